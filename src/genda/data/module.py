@@ -1,0 +1,252 @@
+"""Data modules: a domain (or a source/target pair) as batches for the loop.
+
+Static transforms (resize, channel conversion) run once on the uint8 tensors with
+torchvision transforms v2; per batch only the cheap uint8 -> float normalisation runs.
+Batches are dicts: {"image": (B, C, H, W) float, "label": (B,) int64, "index": (B,) int64}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+from torchvision.transforms import v2
+
+from genda.data.domain import Domain, Split, load_domain
+from genda.errors import ConfigError
+
+RANGES = {"tanh": (-1.0, 1.0), "unit": (0.0, 1.0)}
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Shuffled batches whose order depends only on (seed, epoch); resumable mid-epoch.
+
+    Each rank takes an interleaved share of every global batch, so data parallel runs see
+    the same samples as one process with `batch_size * world_size`.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 shuffle: bool = True, drop_last: bool = True) -> None:
+        if batch_size * world_size > n and drop_last:
+            raise ConfigError(f"data.batch_size={batch_size} x {world_size} process(es) exceeds the {n} training images")
+        self.n, self.bs, self.seed, self.rank, self.world = n, batch_size, seed, rank, world_size
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch, self.position = 0, 0  # position: batches already served in this epoch
+
+    def __len__(self) -> int:
+        g = self.bs * self.world
+        return self.n // g if self.drop_last else -(-self.n // g)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        while True:
+            if self.shuffle:
+                order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            else:
+                order = torch.arange(self.n)
+            g = self.bs * self.world
+            while self.position < len(self):
+                chunk = order[self.position * g:(self.position + 1) * g]
+                self.position += 1
+                yield chunk[self.rank::self.world].tolist()
+            self.epoch, self.position = self.epoch + 1, 0
+            if not self.infinite:
+                return
+
+    infinite = True
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+
+class _TensorSplit(torch.utils.data.Dataset):
+    """Batched fetch (`__getitems__`) straight from the in-memory uint8 tensors."""
+
+    def __init__(self, split: Split, to_float) -> None:
+        self.split, self.to_float = split, to_float
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.__getitems__([i])
+
+    def __getitems__(self, idx: list[int]) -> dict:
+        ix = torch.as_tensor(idx, dtype=torch.long)
+        out = {"image": self.to_float(self.split.images[ix]), "index": ix}
+        if self.split.labels is not None:
+            out["label"] = self.split.labels[ix]
+        for k, v in self.split.attrs.items():
+            out[f"attr_{k}"] = v[ix]
+        return out
+
+
+def _identity(batch: dict) -> dict:
+    return batch
+
+
+class DomainData:
+    """One domain as train/val batches.
+
+    Args: domain name; image_size (None keeps native); channels (1 or 3, None keeps);
+    normalize 'tanh' ([-1, 1]) or 'unit' ([0, 1]); limits cap split sizes (smoke runs).
+    """
+
+    def __init__(self, domain: str, batch_size: int = 64, val_batch_size: int | None = None,
+                 image_size: int | None = None, channels: int | None = None, normalize: str = "tanh",
+                 limit_train: int | None = None, limit_val: int | None = None,
+                 data_dir: str | None = None, cache_dir: str | None = None, seed: int = 0,
+                 num_workers: int = 0, domain_kwargs: dict | None = None) -> None:
+        if normalize not in RANGES:
+            raise ConfigError(f"data.normalize={normalize!r}: use one of {sorted(RANGES)}")
+        self.domain_name, self.batch_size = domain, batch_size
+        self.val_batch_size = val_batch_size or max(batch_size, 256)
+        self.image_size, self.channels, self.normalize = image_size, channels, normalize
+        self.limit_train, self.limit_val = limit_train, limit_val
+        self.data_dir, self.cache_dir, self.seed = data_dir, cache_dir, seed
+        self.num_workers, self.domain_kwargs = num_workers, dict(domain_kwargs or {})
+        self._domain: Domain | None = None
+        self._splits: dict[str, Split] = {}
+        lo, hi = RANGES[normalize]
+        self._norm = v2.Compose([v2.ToDtype(torch.float32, scale=True),
+                                 v2.Normalize([-lo / (hi - lo)], [1.0 / (hi - lo)])])
+
+    # -- loading -----------------------------------------------------------------
+    @property
+    def domain(self) -> Domain:
+        if self._domain is None:
+            self._domain = load_domain(self.domain_name, data_dir=self.data_dir,
+                                       cache_dir=self.cache_dir, **self.domain_kwargs)
+        return self._domain
+
+    def _static(self, images: torch.Tensor) -> torch.Tensor:
+        ops = []
+        if self.channels == 3 and images.shape[1] == 1:
+            ops.append(v2.RGB())
+        elif self.channels == 1 and images.shape[1] == 3:
+            ops.append(v2.Grayscale(1))
+        elif self.channels not in (None, 1, 3):
+            raise ConfigError(f"data.channels={self.channels}: use 1, 3 or null")
+        if self.image_size is not None and tuple(images.shape[-2:]) != (self.image_size,) * 2:
+            ops.append(v2.Resize((self.image_size, self.image_size), antialias=True))
+        if not ops:
+            return images
+        tf = v2.Compose(ops)
+        return torch.cat([tf(chunk) for chunk in images.split(4096)])
+
+    def split(self, which: str) -> Split:
+        """The processed split (uint8, final size and channels, limits applied)."""
+        if which not in self._splits:
+            raw = self.domain.split(which)
+            limit = self.limit_train if which == "train" else self.limit_val
+            sel = slice(None)
+            if limit is not None and limit < len(raw):
+                g = torch.Generator().manual_seed(self.seed + (0 if which == "train" else 1))
+                sel = torch.randperm(len(raw), generator=g)[:limit].sort().values
+            names = raw.names
+            if names is not None and not isinstance(sel, slice):
+                names = [names[i] for i in sel.tolist()]
+            self._splits[which] = Split(
+                self._static(raw.images[sel]),
+                None if raw.labels is None else raw.labels[sel],
+                {k: v[sel] for k, v in raw.attrs.items()},
+                names,
+            )
+        return self._splits[which]
+
+    def to_float(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float in the configured range."""
+        return self._norm(images)
+
+    def to_uint8(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images in the configured range -> uint8 (rounded), the inverse of to_float."""
+        lo, hi = RANGES[self.normalize]
+        return ((images.float() - lo) / (hi - lo) * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.domain.num_classes
+
+    @property
+    def info(self) -> dict:
+        d = self.domain
+        return {"domain": d.name, "provenance": d.provenance, "embedded": d.embedded,
+                "n_train": len(self.split("train")), "n_val": len(self.split("val"))}
+
+    # -- loaders -----------------------------------------------------------------
+    def train_loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
+        split = self.split("train")
+        sampler = EpochBatchSampler(len(split), self.batch_size, self.seed, rank, world_size)
+        return DataLoader(_TensorSplit(split, self.to_float), batch_sampler=sampler,
+                          collate_fn=_identity, num_workers=self.num_workers)
+
+    def val_loader(self, domain: str | None = None, split: str = "val") -> DataLoader:
+        if domain not in (None, self.domain_name, "source"):
+            raise ConfigError(f"data module has only domain {self.domain_name!r}, not {domain!r}")
+        s = self.split(split)
+        sampler = EpochBatchSampler(len(s), self.val_batch_size, 0, shuffle=False, drop_last=False)
+        sampler.infinite = False
+        return DataLoader(_TensorSplit(s, self.to_float), batch_sampler=sampler, collate_fn=_identity)
+
+
+class PairedDomainData:
+    """Source and target domains for domain adaptation: train batches are
+    {"source": batch, "target": batch}; `val_loader("source"|"target")`."""
+
+    def __init__(self, source: DomainData, target: DomainData) -> None:
+        self.source, self.target = source, target
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.source.num_classes
+
+    @property
+    def info(self) -> dict:
+        return {"source": self.source.info, "target": self.target.info}
+
+    def to_uint8(self, images: torch.Tensor) -> torch.Tensor:
+        return self.source.to_uint8(images)
+
+    def train_loader(self, rank: int = 0, world_size: int = 1) -> _PairedLoader:
+        return _PairedLoader(self.source.train_loader(rank, world_size),
+                             self.target.train_loader(rank, world_size))
+
+    def val_loader(self, domain: str | None = "target", split: str = "val") -> DataLoader:
+        if domain in (None, "target", self.target.domain_name):
+            return self.target.val_loader(split=split)
+        if domain in ("source", self.source.domain_name):
+            return self.source.val_loader(split=split)
+        raise ConfigError(f"unknown domain {domain!r}: use 'source' or 'target'")
+
+    def split(self, which: str, domain: str = "target") -> Split:
+        return (self.target if domain == "target" else self.source).split(which)
+
+
+class _PairedLoader:
+    """Zips two infinite loaders; state is both samplers' states."""
+
+    def __init__(self, source: DataLoader, target: DataLoader) -> None:
+        self.source, self.target = source, target
+        self.batch_sampler = self  # loop reads/writes sampler state through this
+
+    def __iter__(self) -> Iterator[dict]:
+        for s, t in zip(self.source, self.target, strict=False):
+            yield {"source": s, "target": t}
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def state_dict(self) -> dict:
+        return {"source": self.source.batch_sampler.state_dict(),
+                "target": self.target.batch_sampler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.source.batch_sampler.load_state_dict(state["source"])
+        self.target.batch_sampler.load_state_dict(state["target"])
+
+    @property
+    def epoch(self) -> int:
+        return self.source.batch_sampler.epoch
