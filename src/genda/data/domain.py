@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,3 +83,12 @@ def load_domain(name: str, data_dir: str | None = None, cache_dir: str | None = 
 
 def _load_builtin() -> None:
     from genda.data import sources  # noqa: F401  (registers the built-in domains)
+
+
+def file_checksum(path: Path, chunk: int = 1 << 22) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

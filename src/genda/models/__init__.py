@@ -1,0 +1,1 @@
+"""Networks only: no optimisers, devices or files."""

@@ -1,0 +1,1 @@
+"""Figures, tables and the report builder: reads run dirs, never trains."""

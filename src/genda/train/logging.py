@@ -1,0 +1,88 @@
+"""Run logging: metrics.jsonl (read by tests and the report) and Weights & Biases."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().float().item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+class RunLogger:
+    """Writes one JSON object per log event to `<run_dir>/metrics.jsonl` and mirrors it to W&B.
+
+    Only rank 0 writes. W&B mode: offline (default, no account needed), online, disabled."""
+
+    def __init__(self, run_dir: Path, config: dict, mode: str = "offline", project: str = "genda",
+                 name: str | None = None, group: str | None = None, tags: list[str] | None = None,
+                 entity: str | None = None, enabled: bool = True) -> None:
+        self.run_dir, self.enabled = Path(run_dir), enabled
+        self._wandb = None
+        self._t0 = time.time()
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115
+        if mode not in ("offline", "online", "disabled"):
+            from genda.errors import ConfigError
+            raise ConfigError(f"logger.mode={mode!r}: use offline, online or disabled")
+        if mode != "disabled":
+            import wandb
+
+            os.environ.setdefault("WANDB_SILENT", "true")
+            self._wandb = wandb.init(
+                mode=mode, dir=str(self.run_dir), project=project, entity=entity, name=name,
+                group=group, tags=list(tags or []), config=config, reinit="finish_previous",
+                settings=wandb.Settings(console="off", x_disable_stats=True),
+            )
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        if not self.enabled or not metrics:
+            return
+        row = {"step": int(step), "time": round(time.time() - self._t0, 3)}
+        row.update({k: _scalar(v) for k, v in metrics.items()})
+        self._file.write(json.dumps(row) + "\n")
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in row.items() if k not in ("step", "time")}, step=int(step))
+
+    def log_image(self, key: str, path: str, step: int) -> None:
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({key: wandb.Image(path)}, step=int(step))
+
+    def summary(self, metrics: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: _scalar(v) for k, v in metrics.items()}
+        (self.run_dir / "summary.json").write_text(json.dumps(clean, indent=2) + "\n")
+        if self._wandb is not None:
+            self._wandb.summary.update(clean)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self._file.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """All rows of a run's metrics.jsonl."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,350 @@
+"""The generic training loop. It never knows which method it runs: a Task turns batches
+into losses and updates; Lightning Fabric owns device, precision, compile and data parallel."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric import Fabric
+from lightning_fabric.utilities.apply_func import move_data_to_device
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from genda.config import build
+from genda.errors import CheckpointError, ConfigError, NonFiniteLossError
+from genda.tasks.base import StepContext, Task
+from genda.train import checkpoint as ckpt_io
+from genda.train.artifacts import RunArtifacts
+from genda.train.ema import EMA
+from genda.train.logging import RunLogger
+
+
+def _task_id(task: Task) -> str:
+    return f"{type(task).__module__}.{type(task).__qualname__}"
+
+
+class _Stop:
+    """SIGTERM/SIGINT set a flag; the loop checkpoints at the end of the step and exits."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        if threading_main():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class Trainer:
+    """Runs one task on one data module inside one run dir."""
+
+    def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
+        self.cfg, self.tcfg = cfg, cfg.trainer
+        self.run_dir = Path(run_dir)
+        self.fabric = Fabric(accelerator=self.tcfg.accelerator, devices=self.tcfg.devices,
+                             num_nodes=self.tcfg.num_nodes, strategy=self.tcfg.strategy,
+                             precision=self.tcfg.precision)
+        self.fabric.launch()
+        self.rank0 = self.fabric.is_global_zero
+        self.fabric.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        if self.tcfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.step, self.best = 0, None
+        self.ckpt_dir = self.run_dir / "checkpoints"
+
+    # -- building ----------------------------------------------------------------
+    def _build(self) -> None:
+        self.data = build(self.cfg, "data")
+        self.task: Task = build(self.cfg, "model")
+        if not isinstance(self.task, Task):
+            raise ConfigError(f"config key 'model._target_' must build a genda Task, got {type(self.task).__name__}")
+        self.task.to(self.fabric.device)
+        self.nets = self.task.networks()
+        for net in self.nets.values():
+            if self.tcfg.channels_last:
+                net.to(memory_format=torch.channels_last)
+        raw_opts = self.task.configure_optimizers()
+        self.schedulers = self.task.configure_schedulers(raw_opts, int(self.tcfg.max_steps))
+        for name, net in self.nets.items():
+            wrapped = torch.compile(net) if self.tcfg.compile else net
+            setattr(self.task, name, self.fabric.setup_module(wrapped))
+        self.optimizers = {k: self.fabric.setup_optimizers(o) for k, o in raw_opts.items()}
+        self.raw_optimizers = raw_opts
+        missing = [k for k in self.task.ema if k not in self.nets]
+        if missing:
+            raise ConfigError(f"task EMA names unknown networks {missing}; networks: {sorted(self.nets)}")
+        self.ema = EMA({k: (self.nets[k], d) for k, d in self.task.ema.items()}) if self.task.ema else None
+        self._first_net = next(iter(self.task.networks().values()))
+        self.loader = self.data.train_loader(self.fabric.global_rank, self.fabric.world_size)
+
+    # -- checkpoints -------------------------------------------------------------
+    def _state(self) -> dict:
+        scaler = getattr(self.fabric._precision, "scaler", None)
+        return {
+            "format": ckpt_io.FORMAT, "task": _task_id(self.task), "step": self.step,
+            "config": OmegaConf.to_yaml(self.cfg, resolve=True),
+            "modules": {k: n.state_dict() for k, n in self.nets.items()},
+            "ema": self.ema.state_dict() if self.ema else {},
+            "optimizers": {k: o.state_dict() for k, o in self.raw_optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": scaler.state_dict() if scaler is not None else {},
+            "rng": ckpt_io.rng_state(), "data": self.loader.batch_sampler.state_dict(),
+            "best": self.best, "monitor": self.task.monitor,
+        }
+
+    def save(self, which: str = "last") -> Path:
+        path = self.ckpt_dir / f"{which}.ckpt"
+        if self.rank0:
+            ckpt_io.save_atomic(self._state(), path)
+        self.fabric.barrier()
+        return path
+
+    def _resume_path(self) -> Path | None:
+        r = self.tcfg.resume
+        if r in (None, False, "null", "none"):
+            return None
+        if r == "auto":
+            p = self.ckpt_dir / "last.ckpt"
+            return p if p.is_file() else None
+        p = Path(str(r))
+        return ckpt_io.resolve_in_run_dir(p) if p.is_dir() else p
+
+    def _resume(self, path: Path) -> None:
+        state = ckpt_io.load(path)
+        if state["task"] != _task_id(self.task):
+            raise CheckpointError(f"{path} was saved by task {state['task']}, this run is {_task_id(self.task)}")
+        for k, net in self.nets.items():
+            if k not in state["modules"]:
+                raise CheckpointError(f"{path}: no weights for network '{k}' (another model?)")
+            ckpt_io.load_module_state(net, state["modules"][k], k, str(path))
+        for k, opt in self.raw_optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
+        scaler = getattr(self.fabric._precision, "scaler", None)
+        if scaler is not None and state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+        self.loader.batch_sampler.load_state_dict(state["data"])
+        self.step, self.best = int(state["step"]), state["best"]
+        ckpt_io.set_rng_state(state["rng"])
+        self._say(f"resumed from {path} at step {self.step}")
+
+    # -- steps -------------------------------------------------------------------
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        if name not in self.optimizers:
+            raise ConfigError(f"task updated unknown optimiser {name!r}; known: {sorted(self.optimizers)}")
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        self.fabric.backward(loss)
+        if self.tcfg.grad_clip:
+            self.fabric.clip_gradients(self._first_net, opt, max_norm=float(self.tcfg.grad_clip),
+                                       error_if_nonfinite=False)
+        opt.step()
+        if name in self.schedulers:
+            self.schedulers[name].step()
+        self._finite = self._finite & torch.isfinite(loss.detach()).all()
+
+    def _to_device(self, batch: Any) -> Any:
+        batch = move_data_to_device(batch, self.fabric.device)
+        if self.tcfg.channels_last:
+            from lightning_utilities.core.apply_func import apply_to_collection
+
+            batch = apply_to_collection(batch, torch.Tensor, lambda t: t.contiguous(
+                memory_format=torch.channels_last) if t.ndim == 4 else t)
+        return batch
+
+    def _batches(self, split: str = "val", domain: str | None = None):
+        loader = self.data.val_loader(domain=domain, split=split) if domain else self.data.val_loader(split=split)
+        for b in loader:
+            yield self._to_device(b)
+
+    def _ctx(self) -> StepContext:
+        return StepContext(update=self._update, step=self.step, max_steps=int(self.tcfg.max_steps),
+                           data=self.data, out=self.out, batches=self._batches,
+                           log=lambda m: self.logger.log(m, self.step))
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        self.task.eval()
+        with self.ema.swapped() if self.ema else contextlib.nullcontext(), torch.no_grad():
+            yield
+        self.task.train()
+
+    def _check_finite(self, logs: dict) -> None:
+        bad = not bool(self._finite) or any(
+            isinstance(v, torch.Tensor) and not torch.isfinite(v).all() for v in logs.values())
+        if bad:
+            last = self.ckpt_dir / "last.ckpt"
+            keep = f"last good checkpoint kept: {last}" if last.is_file() else "no checkpoint was written yet"
+            raise NonFiniteLossError(f"non-finite loss by step {self.step} (lower the learning rate or "
+                                     f"set trainer.grad_clip); {keep}")
+
+    def _validate(self) -> dict:
+        with self._eval_mode():
+            metrics = self.task.validate(self._ctx())
+        if metrics:
+            self.logger.log({f"val/{k}": v for k, v in metrics.items()}, self.step)
+            m = self.task.monitor
+            if self.tcfg.keep_best and m and m in metrics:
+                v = float(metrics[m])
+                better = self.best is None or (v < self.best if self.task.monitor_mode == "min" else v > self.best)
+                if better:
+                    self.best = v
+                    self.save("best")
+        return metrics
+
+    # -- run ---------------------------------------------------------------------
+    def _say(self, msg: str) -> None:
+        if self.rank0:
+            print(f"[genda] {msg}", file=sys.stderr, flush=True)
+
+    def _status(self, state: str, **extra: Any) -> None:
+        if self.rank0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.run_dir / ".status.json.tmp"
+            tmp.write_text(json.dumps({"state": state, "step": self.step, **extra}) + "\n")
+            os.replace(tmp, self.run_dir / "status.json")
+
+    def fit(self) -> dict:
+        cfg = self.cfg
+        self.logger = RunLogger(self.run_dir, OmegaConf.to_container(cfg, resolve=True),
+                                mode=cfg.logger.mode, project=cfg.logger.project, name=cfg.name,
+                                group=cfg.logger.group, tags=list(cfg.logger.tags or []),
+                                entity=cfg.logger.entity, enabled=self.rank0)
+        self.out = RunArtifacts(self.run_dir, self.logger, lambda: self.step, enabled=self.rank0)
+        try:
+            self._status("running")
+            self._build()
+            if self.rank0:
+                (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+                for k, text in self.task.summaries().items():
+                    self.out.text(f"summary_{k}", text)
+                self.logger.log({f"data/{k}": v for k, v in _flat(self.data.info).items()
+                                 if isinstance(v, int | float | bool)}, 0)
+            path = self._resume_path()
+            if path is not None:
+                self._resume(path)
+            result = self._train()
+            self._status(result.pop("_state"), **{k: v for k, v in result.items() if _jsonable(v)})
+            return result
+        except BaseException as e:
+            self._status("failed", error=str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise
+        finally:
+            self.logger.close()
+
+    def _train(self) -> dict:
+        t = self.tcfg
+        max_steps = int(t.max_steps)
+        deadline = time.time() + 60 * float(t.max_minutes) if t.max_minutes else None
+        self._finite = torch.tensor(True, device=self.fabric.device)
+        sums: dict[str, torch.Tensor] = {}
+        n_sum, seen, t_log = 0, 0, time.time()
+        bar = tqdm(total=max_steps, initial=self.step, disable=not (t.progress and self.rank0),
+                   dynamic_ncols=True, mininterval=1.0, file=sys.stderr, desc=str(self.cfg.name))
+        it = iter(self.loader)
+        state, stopped_by = "complete", None
+        self.task.train()
+        with _Stop() as stop:
+            while self.step < max_steps:
+                batch = self._to_device(next(it))
+                logs = self.task.training_step(batch, self._ctx())
+                self.step += 1
+                if self.ema:
+                    self.ema.update()
+                for k, v in logs.items():
+                    v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+                    sums[k] = sums.get(k, 0) + v
+                n_sum += 1
+                seen += _batch_size(batch)
+                bar.update(1)
+                if self.step % int(t.log_every) == 0 or self.step == max_steps:
+                    self._check_finite(sums)
+                    dt = max(1e-9, time.time() - t_log)
+                    row = {f"train/{k}": float(v) / n_sum for k, v in sums.items()}
+                    row["train/images_per_s"] = seen * self.fabric.world_size / dt
+                    row["train/epoch"] = self.loader.batch_sampler.epoch
+                    self.logger.log(row, self.step)
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in row.items() if k != "train/epoch"})
+                    sums, n_sum, seen, t_log = {}, 0, 0, time.time()
+                if t.val_every and self.step % int(t.val_every) == 0:
+                    self._validate()
+                if t.sample_every and self.step % int(t.sample_every) == 0:
+                    with self._eval_mode():
+                        self.task.sample(self._ctx())
+                over_budget = deadline is not None and time.time() > deadline
+                if (t.checkpoint_every and self.step % int(t.checkpoint_every) == 0) or stop.signal or over_budget:
+                    self._check_finite({})
+                    self.save("last")
+                if t.fault.kill_at_step is not None and self.step == int(t.fault.kill_at_step):
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if stop.signal:
+                    state, stopped_by = "interrupted", signal.Signals(stop.signal).name
+                    break
+                if over_budget:
+                    self._say(f"wall-clock budget trainer.max_minutes={t.max_minutes} reached at step {self.step}")
+                    break
+        bar.close()
+        if state == "interrupted":
+            self._say(f"{stopped_by}: checkpoint saved to {self.ckpt_dir / 'last.ckpt'} at step {self.step}; "
+                      f"resume with trainer.resume={self.run_dir} hydra.run.dir={self.run_dir}")
+            return {"_state": state, "step": self.step}
+        self._check_finite({})
+        self.save("last")
+        with self._eval_mode():
+            final = self.task.finalize(self._ctx()) or {}
+        self.logger.log({f"final/{k}": v for k, v in final.items()}, self.step)
+        summary = {"step": self.step, **final}
+        if self.best is not None:
+            summary[f"best_{self.task.monitor}"] = self.best
+        self.logger.summary(summary)
+        return {"_state": state, **summary}
+
+
+def _batch_size(batch: Any) -> int:
+    if isinstance(batch, dict):
+        if "image" in batch:
+            return len(batch["image"])
+        return sum(_batch_size(v) for v in batch.values() if isinstance(v, dict))
+    return 0
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _jsonable(v: Any) -> bool:
+    return isinstance(v, int | float | str | bool) or v is None
