@@ -122,7 +122,8 @@ class DomainData:
                                        cache_dir=self.cache_dir, **self.domain_kwargs)
         return self._domain
 
-    def _static(self, images: torch.Tensor) -> torch.Tensor:
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """Static transforms (channels, size) of uint8 images, as applied to this domain's splits."""
         ops = []
         if self.channels == 3 and images.shape[1] == 1:
             ops.append(v2.RGB())
@@ -150,7 +151,7 @@ class DomainData:
             if names is not None and not isinstance(sel, slice):
                 names = [names[i] for i in sel.tolist()]
             self._splits[which] = Split(
-                self._static(raw.images[sel]),
+                self.prepare(raw.images[sel]),
                 None if raw.labels is None else raw.labels[sel],
                 {k: v[sel] for k, v in raw.attrs.items()},
                 names,

@@ -8,13 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
-from PIL import Image
 
 from genda.config import build
+from genda.data.folders import decode, png_names
 from genda.errors import CheckpointError, DataError
 from genda.train import checkpoint as ckpt_io
 
@@ -76,28 +75,14 @@ class DigitEvaluator:
 
 def read_labelled_folder(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """PNGs named `<label>_<nnn>.png` (label = first character, as the course script) ->
-    images (N, 3, H, W) in [-1, 1], labels, names."""
+    images (N, C, H, W) in [-1, 1], labels, names."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"folder not found: {folder}")
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".png")
-    if not names:
-        raise DataError(f"no PNG images in {folder}")
-    imgs, labels = [], []
-    for n in names:
-        if not n[0].isdigit():
-            raise DataError(f"{folder / n}: name must start with its digit label, e.g. 3_001.png")
-        try:
-            with Image.open(folder / n) as im:
-                arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except OSError as e:
-            raise DataError(f"cannot read image {folder / n}: {e}") from e
-        imgs.append(torch.from_numpy(arr).permute(2, 0, 1))
-        labels.append(int(n[0]))
-    if len({tuple(i.shape) for i in imgs}) > 1:
-        raise DataError(f"images in {folder} have different sizes")
-    x = torch.stack(imgs).float() / 127.5 - 1.0
-    return x, torch.tensor(labels), names
+    names = png_names(folder)
+    bad = [n for n in names if not n[0].isdigit()]
+    if bad:
+        raise DataError(f"{folder / bad[0]}: name must start with its digit label, e.g. 3_001.png")
+    x = decode([folder / n for n in names]).float() / 127.5 - 1.0
+    return x, torch.tensor([int(n[0]) for n in names]), names
 
 
 def accuracy_of_folder(folder: str | os.PathLike, ckpt: str | os.PathLike,

@@ -106,6 +106,16 @@ class Task(nn.Module):
         """End-of-run evaluation and artefacts (sample folders, grids, t-SNE inputs)."""
         return self.validate(ctx)
 
+    def generate(self, n: int, generator: torch.Generator,
+                 noise_dir: str | None = None) -> tuple[torch.Tensor, list[str], str]:
+        """Images for a handed-in folder (`python -m genda.sample`): returns (images (N, C, H, W)
+        in [-1, 1], file names, normalisation 'clamp' | 'minmax'). Generative tasks override it."""
+        raise NotImplementedError
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Labels (N,) for preprocessed images (`python -m genda.predict`). Classifiers override it."""
+        raise NotImplementedError
+
     def summaries(self) -> dict[str, str]:
         """Architecture summaries (torchinfo text) keyed by network name; written at start."""
         return {}

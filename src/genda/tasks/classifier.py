@@ -53,6 +53,10 @@ class ClassifierTask(Task):
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         return self.validate(ctx)
 
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images).argmax(1)
+
     def summaries(self) -> dict[str, str]:
         from genda.report.summary import summarize
 

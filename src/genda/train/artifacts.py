@@ -22,6 +22,17 @@ def to_unit(images: torch.Tensor, value_range=(-1.0, 1.0), normalize: str = "cla
     return ((x - lo) / (hi - lo)).clamp(0, 1)
 
 
+def save_folder(folder: Path, images: torch.Tensor, filenames: list[str], value_range=(-1.0, 1.0),
+                normalize: str = "clamp") -> Path:
+    """Each image as its own PNG (rounded to uint8) in `folder`; the one folder writer."""
+    if len(images) != len(filenames):
+        raise ValueError(f"{len(images)} images for {len(filenames)} file names")
+    folder.mkdir(parents=True, exist_ok=True)
+    for img, fname in zip(to_unit(images, value_range, normalize), filenames, strict=True):
+        save_image(img, folder / fname)
+    return folder
+
+
 class RunArtifacts:
     """Artefacts under `<run_dir>/artifacts/`; grids are mirrored to the logger as images."""
 
@@ -49,10 +60,7 @@ class RunArtifacts:
                normalize: str = "clamp") -> str:
         folder = Path(self.path(name))
         if self.enabled:
-            folder.mkdir(parents=True, exist_ok=True)
-            unit = to_unit(images, value_range, normalize)
-            for img, fname in zip(unit, filenames, strict=True):
-                save_image(img, folder / fname)
+            save_folder(folder, images, filenames, value_range, normalize)
         return str(folder)
 
     def arrays(self, name: str, **arrays: Any) -> str:
