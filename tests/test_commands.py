@@ -1,0 +1,53 @@
+"""Course-style commands round-trip on smoke runs: predict -> evaluate csv, sample -> evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import genda, read_jsonl
+
+
+@pytest.fixture(scope="module")
+def uci_classifier(smoke_run) -> Path:
+    return smoke_run("classifier_mnist", "data=uci_digits", "data.limit_val=null")
+
+
+@pytest.mark.slow
+def test_predict_then_evaluate_csv_equals_logged_accuracy(uci_classifier: Path, tmp_path: Path) -> None:
+    export = tmp_path / "uci"
+    genda("export", "uci_digits", str(export), module="genda.data", check=True)
+    pred = tmp_path / "pred.csv"
+    proc = genda(str(uci_classifier), str(export / "data"), str(pred), module="genda.predict", check=True)
+    assert "wrote" in proc.stdout
+    lines = pred.read_text().splitlines()
+    assert lines[0] == "image_name,label" and lines[1:] == sorted(lines[1:])
+    out = tmp_path / "acc.json"
+    genda("csv", str(pred), str(export / "val.csv"), "--json", str(out), module="genda.evaluate", check=True)
+    # predict uses best.ckpt, whose validation accuracy the run logged as best_acc
+    best = json.loads((uci_classifier / "summary.json").read_text())["best_acc"]
+    assert best in [r["val/acc"] for r in read_jsonl(uci_classifier / "metrics.jsonl") if "val/acc" in r]
+    assert json.loads(out.read_text())["value"] == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("module,args,needle", [
+    ("genda.predict", ["/no/such/run", "/tmp", "/tmp/x.csv"], "no run dir or checkpoint"),
+    ("genda.sample", ["/no/such/run", "/tmp/out"], "no run dir or checkpoint"),
+])
+def test_missing_run_gives_one_line(module: str, args: list[str], needle: str) -> None:
+    proc = genda(*args, module=module)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+
+
+@pytest.mark.slow
+def test_wrong_kind_of_run_and_empty_folder(uci_classifier: Path, tmp_path: Path) -> None:
+    proc = genda(str(uci_classifier), str(tmp_path / "out"), module="genda.sample")
+    assert proc.returncode == 2 and "does not generate images" in proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = genda(str(uci_classifier), str(empty), str(tmp_path / "p.csv"), module="genda.predict")
+    assert proc.returncode == 2 and "no .png files" in proc.stderr.strip().splitlines()[-1]
