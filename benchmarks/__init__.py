@@ -1,0 +1,1 @@
+"""Benchmarks for `make bench`: `python -m benchmarks [--only NAME ...] [--quick]`."""

@@ -1,0 +1,164 @@
+"""A tiny document model rendered twice: Markdown (images linked from img/) and one
+self-contained HTML file (images embedded as base64 data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass
+class Para:
+    text: str  # plain text; `**x**` bold and `code` spans are kept in both renderings
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class Image:
+    path: Path  # a file under the report's img/ folder
+    caption: str
+    width: int = 0  # HTML display width in px (0: natural size, capped by the page)
+
+
+@dataclass
+class Gallery:
+    images: list  # Image or Missing blocks, shown side by side
+
+
+@dataclass
+class Code:
+    text: str
+    title: str = ""
+
+
+@dataclass
+class Missing:
+    what: str  # shown as a "missing" note: an artefact or run that is not there
+
+
+@dataclass
+class Document:
+    title: str
+    blocks: list = field(default_factory=list)
+
+    def add(self, *blocks) -> None:
+        self.blocks.extend(blocks)
+
+
+def _inline_html(text: str) -> str:
+    """Escape, then render `code` and **bold** spans."""
+    out, parts = [], text.split("`")
+    for i, part in enumerate(parts):
+        esc = html.escape(part)
+        if i % 2:
+            out.append(f"<code>{esc}</code>")
+        else:
+            bold = esc.split("**")
+            out.append("".join(f"<b>{b}</b>" if j % 2 else b for j, b in enumerate(bold)))
+    return "".join(out)
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(doc: Document, base: Path) -> str:
+    """Markdown with image links relative to `base` (the folder REPORT.md is written to)."""
+    out = [f"# {doc.title}", ""]
+    for b in doc.blocks:
+        if isinstance(b, Heading):
+            out += [f"{'#' * b.level} {b.text}", ""]
+        elif isinstance(b, Para):
+            out += [b.text, ""]
+        elif isinstance(b, Table):
+            if b.caption:
+                out += [f"*{b.caption}*", ""]
+            out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
+            out.append("|" + "---|" * len(b.header))
+            out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
+            out.append("")
+        elif isinstance(b, Image | Gallery | Missing):
+            for im in b.images if isinstance(b, Gallery) else [b]:
+                if isinstance(im, Missing):
+                    out += [f"> **missing:** {im.what}", ""]
+                else:
+                    out += [f"![{im.caption}]({im.path.relative_to(base).as_posix()})", f"*{im.caption}*", ""]
+        elif isinstance(b, Code):
+            if b.title:
+                out += [f"**{b.title}**", ""]
+            out += ["```", b.text.rstrip("\n"), "```", ""]
+    return "\n".join(out)
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _figure_html(im: Image | Missing) -> str:
+    if isinstance(im, Missing):
+        return f'<p class="missing"><b>missing:</b> {_inline_html(im.what)}</p>'
+    style = f' style="width:{im.width}px"' if im.width else ""
+    return (f'<figure><img src="{_data_uri(im.path)}" alt="{html.escape(im.caption)}"{style}>'
+            f"<figcaption>{_inline_html(im.caption)}</figcaption></figure>")
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1.2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}
+th{background:#eee}caption{caption-side:top;font-style:italic;text-align:left;padding:.2em 0}
+figure{display:inline-block;margin:.4em .8em .8em 0;vertical-align:top}figcaption{font-size:.85em;color:#555;max-width:520px}
+img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.75em}
+.missing{background:#fff3cd;border-left:4px solid #d39e00;padding:.3em .8em}
+.gallery{display:flex;flex-wrap:wrap}
+"""
+
+
+def to_html(doc: Document) -> str:
+    """One self-contained HTML page (CSS inline, images as data URIs)."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head><body>",
+           f"<h1>{html.escape(doc.title)}</h1>"]
+    for b in doc.blocks:
+        if isinstance(b, Heading):
+            out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
+        elif isinstance(b, Para):
+            out.append(f"<p>{_inline_html(b.text)}</p>")
+        elif isinstance(b, Table):
+            cap = f"<caption>{_inline_html(b.caption)}</caption>" if b.caption else ""
+            head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
+            rows = "".join("<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in r) + "</tr>"
+                           for r in b.rows)
+            out.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Image | Missing):
+            out.append(_figure_html(b))
+        elif isinstance(b, Gallery):
+            out.append('<div class="gallery">' + "".join(_figure_html(im) for im in b.images) + "</div>")
+        elif isinstance(b, Code):
+            title = f"<summary>{html.escape(b.title)}</summary>" if b.title else "<summary>show</summary>"
+            out.append(f"<details>{title}<pre>{html.escape(b.text)}</pre></details>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write(doc: Document, out_dir: Path) -> tuple[Path, Path]:
+    """Write REPORT.md and report.html into `out_dir` (images must already be in out_dir/img)."""
+    md, page = out_dir / "REPORT.md", out_dir / "report.html"
+    md.write_text(to_markdown(doc, out_dir))
+    page.write_text(to_html(doc))
+    return md, page

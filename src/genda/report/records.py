@@ -1,0 +1,138 @@
+"""Read-only views of finished run dirs: state, resolved config, metrics, artefacts, data."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from genda.report.manifest import Run
+from genda.report.runner import RUNNER_FILE, read_json, saved_config
+
+
+@dataclass
+class RunRecord:
+    """One manifest run as found on disk (any file may be missing)."""
+
+    run: Run
+    status: dict = field(default_factory=dict)
+    runner: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, run: Run) -> RunRecord:
+        return cls(run, read_json(run.run_dir / "status.json") or {},
+                   read_json(run.run_dir / RUNNER_FILE) or {})
+
+    @property
+    def state(self) -> str:
+        """complete | failed | interrupted | running | not run."""
+        s = self.status.get("state")
+        if self.runner.get("state") == "failed" and s in (None, "failed", "running"):
+            return "failed"
+        return s or "not run"
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "complete"
+
+    @property
+    def error(self) -> str | None:
+        return self.runner.get("error") or self.status.get("error")
+
+    @property
+    def artifacts(self) -> Path:
+        return self.run.run_dir / "artifacts"
+
+    @cached_property
+    def config(self) -> dict:
+        return saved_config(self.run.run_dir) or {}
+
+    @cached_property
+    def summary(self) -> dict:
+        return read_json(self.run.run_dir / "summary.json") or {}
+
+    @cached_property
+    def metrics(self) -> list[dict]:
+        path = self.run.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line of a killed run
+        return rows
+
+    def value(self, *keys: str) -> float | None:
+        """The first of `keys` found in summary.json (or a final/<key> log row), as a float."""
+        for k in keys:
+            v = self.summary.get(k)
+            if v is None:
+                v = next((r[f"final/{k}"] for r in reversed(self.metrics) if f"final/{k}" in r), None)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return float(v)
+        return None
+
+    def artifact(self, *patterns: str) -> Path | None:
+        """The first existing artefact matching any glob in `patterns` (in that order)."""
+        for pat in patterns:
+            hits = sorted(p for p in self.artifacts.glob(pat) if p.exists())
+            if hits:
+                return hits[0]
+        return None
+
+    def json_artifact(self, *patterns: str) -> Any:
+        path = self.artifact(*patterns)
+        return read_json(path) if path else None
+
+    @property
+    def steps(self) -> int | None:
+        return self.status.get("step")
+
+    def domains(self) -> list[tuple[str, bool | None]]:
+        """[(domain name, embedded?)] of the run's data: one domain, or source then target."""
+        data = self.config.get("data") or {}
+        logged = next((r for r in self.metrics if any(k.startswith("data/") for k in r)), {})
+        if "source" in data and "target" in data:
+            return [(str(data[k].get("domain")), logged.get(f"data/{k}/embedded")) for k in ("source", "target")]
+        if "domain" in data:
+            return [(str(data["domain"]), logged.get("data/embedded"))]
+        return []
+
+    def data_text(self) -> str:
+        """e.g. 'mnistm (embedded stand-in) → syndigits (embedded stand-in)'."""
+        parts = [f"{name} ({_kind(emb)})" for name, emb in self.domains()]
+        return " → ".join(parts) if parts else "unknown (no config.yaml)"
+
+    def where(self) -> str:
+        try:
+            return os.path.relpath(self.run.run_dir)
+        except ValueError:
+            return str(self.run.run_dir)
+
+
+def _kind(embedded: bool | None) -> str:
+    return {True: "embedded stand-in", False: "real"}.get(embedded, "provenance not logged")
+
+
+def mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    """'m ± s (n=k)' over seeds ('m (n=1)' for one value; '—' for none)."""
+    vals = [v * scale for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return "—"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f} (n=1)"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f} (n={len(vals)})"
+
+
+def group_by_entry(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    out: dict[str, list[RunRecord]] = {}
+    for r in records:
+        out.setdefault(r.run.entry.id, []).append(r)
+    return out

@@ -1,0 +1,170 @@
+"""Runs the manifest: one `python -m genda` subprocess per run, each in a fixed run dir.
+
+A run is skipped when its `status.json` says complete AND its `config.yaml` equals the config
+Hydra composes now from the same overrides (so an edited experiment, manifest or default is
+rerun, and nothing else). An unfinished run with the same config resumes from
+`checkpoints/last.ckpt` (`trainer.resume=auto`); one whose config changed is moved to
+`<root>/<scale>/.stale/` and started afresh. A failing run does not stop the others: the
+runner writes `runner.json` (state, last stderr line) into its run dir for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from genda.config import CONF_DIR
+from genda.report.manifest import Manifest, Run
+
+RUNNER_FILE = "runner.json"
+LOG_FILE = "runner.log"
+
+
+def report_group(manifest: Manifest, scale: str) -> str:
+    """The W&B group shared by all runs of one report build."""
+    return f"{manifest.group}-{scale}"
+
+
+def command_overrides(run: Run, scale: str, group: str, extra: list[str]) -> list[str]:
+    """Every job override of a run (what its config is composed from), hydra.* excluded."""
+    return [*run.overrides(), f"scale={scale}", f"group={group}", "trainer.resume=auto",
+            "trainer.progress=false", *extra]
+
+
+def compose_config(overrides: list[str]) -> dict | None:
+    """The resolved config `python -m genda` would run with, as plain data (None if it fails)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genda.config import register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+            text = OmegaConf.to_yaml(cfg, resolve=True)
+    except Exception:  # any compose error: the subprocess will report it properly
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    return OmegaConf.to_container(OmegaConf.create(text))
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path))
+    except Exception:
+        return None
+
+
+@dataclass
+class Outcome:
+    """What the runner did with one run: skipped | ran | resumed; its final state and error."""
+
+    run: Run
+    action: str
+    state: str
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def plan(run: Run, wanted: dict | None) -> str:
+    """'skip' (complete, same config), 'resume' (same config, unfinished) or 'fresh'."""
+    status = read_json(run.run_dir / "status.json") or {}
+    same = wanted is not None and saved_config(run.run_dir) == wanted
+    if same and status.get("state") == "complete":
+        return "skip"
+    if same and (run.run_dir / "checkpoints" / "last.ckpt").is_file():
+        return "resume"
+    return "fresh"
+
+
+def _clear(run: Run, root: Path, scale: str) -> None:
+    """Before a fresh start: keep an old run's results under `.stale/`, drop a bare failure."""
+    if not run.run_dir.exists():
+        return
+    if not (run.run_dir / "config.yaml").is_file():
+        shutil.rmtree(run.run_dir)
+        return
+    stale = root / scale / ".stale" / f"{run.name.replace('/', '__')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(run.run_dir), stale)
+
+
+def _last_error_line(log: Path) -> str:
+    lines = [x.strip() for x in log.read_text(errors="replace").splitlines() if x.strip()]
+    errors = [x for x in lines if x.startswith("genda: error:")]
+    return (errors or lines or ["no output"])[-1]
+
+
+def execute(run: Run, overrides: list[str], action: str, env: dict | None = None) -> Outcome:
+    """Run `python -m genda` for one run, its output in `runner.log`; record the outcome."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    log = run.run_dir / LOG_FILE
+    cmd = [sys.executable, "-m", "genda", *overrides, f"hydra.run.dir={run.run_dir}"]
+    t0 = time.time()
+    with open(log, "a") as f:
+        f.write(f"$ {' '.join(cmd)}\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=os.getcwd(),
+                              env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    status = read_json(run.run_dir / "status.json") or {}
+    state = status.get("state", "failed") if proc.returncode == 0 else "failed"
+    error = None if state == "complete" else _last_error_line(log)
+    out = Outcome(run, action, state, time.time() - t0, error)
+    record = {"state": state, "action": action, "returncode": proc.returncode, "error": error,
+              "seconds": round(out.seconds, 1), "overrides": overrides,
+              "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (run.run_dir / RUNNER_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return out
+
+
+def run_manifest(manifest: Manifest, scale: str, root: Path, extra: list[str] | None = None,
+                 only: str | None = None, seeds: int | None = None, say=print) -> list[Outcome]:
+    """Run (or skip, or resume) every run of the manifest at `scale`, one after another."""
+    runs = manifest.expand(scale, root, only, seeds)
+    group = report_group(manifest, scale)
+    outcomes = []
+    for i, run in enumerate(runs, 1):
+        overrides = command_overrides(run, scale, group, list(extra or []))
+        action = plan(run, compose_config(overrides))
+        tag = f"[report] ({i}/{len(runs)}) {run.name}"
+        if action == "skip":
+            say(f"{tag}: complete, same config: skipped")
+            outcomes.append(Outcome(run, "skipped", "complete"))
+            continue
+        if action == "fresh":
+            _clear(run, root, scale)
+        say(f"{tag}: {'resuming' if action == 'resume' else 'running'} ...")
+        out = execute(run, overrides, "resumed" if action == "resume" else "ran")
+        say(f"{tag}: {out.state} in {out.seconds:.0f} s" + (f" ({out.error})" if out.error else ""))
+        outcomes.append(out)
+    _write_log(root / scale, outcomes)
+    return outcomes
+
+
+def _write_log(folder: Path, outcomes: list[Outcome]) -> None:
+    """`<root>/<scale>/runner_last.json`: what the last invocation did with each run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"run": o.run.name, "action": o.action, "state": o.state, "seconds": round(o.seconds, 1),
+             "error": o.error} for o in outcomes]
+    (folder / "runner_last.json").write_text(json.dumps(rows, indent=2) + "\n")

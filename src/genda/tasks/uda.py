@@ -1,0 +1,331 @@
+"""Unsupervised domain adaptation on paired digit domains.
+
+`UDATask` is one set of networks (feature extractor, label classifier, domain classifier)
+trained in one of three modes: `source_only` and `target_only` (the course table's lower and
+upper bounds) or `dann` (gradient reversal, Ganin & Lempitsky 2015). `ADDATask` is Tzeng et
+al. 2017: pre-train a source encoder and classifier, then train a target encoder initialised
+from it against a domain discriminator; the target is classified with the frozen source head.
+Batches are {"source": {"image", "label"}, "target": {"image", "label"}}; target labels are
+read only by `target_only` (and by validation).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genda.errors import ConfigError
+from genda.models.dann import dann_lambda, grad_reverse
+from genda.tasks.base import StepContext, Task
+
+MODES = ("source_only", "dann", "target_only")
+LR_SCHEDULES = ("none", "anneal")
+
+
+def _head(head: nn.Module | Callable[..., nn.Module], in_features: int) -> nn.Module:
+    """A head given built, or as a partial taking `in_features` (the extractor's output size)."""
+    return head if isinstance(head, nn.Module) else head(in_features=in_features)
+
+
+def _domain_loss(logits: torch.Tensor, n_source: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """BCE of domain logits (B,) whose first `n_source` rows are source (0), the rest target (1);
+    also the batch's domain accuracy."""
+    target = torch.zeros_like(logits)
+    target[n_source:] = 1.0
+    loss = F.binary_cross_entropy_with_logits(logits, target)
+    return loss, ((logits > 0).float() == target).float().mean()
+
+
+def _balanced_domain_acc(disc: nn.Module, fs: torch.Tensor, ft: torch.Tensor) -> float:
+    """Mean of per-domain accuracies of a domain classifier (0.5 = chance, whatever the sizes)."""
+    return 0.5 * (float((disc(fs) <= 0).float().mean()) + float((disc(ft) > 0).float().mean()))
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+@torch.no_grad()
+def val_features(
+    ctx: StepContext, encoder: nn.Module, domain: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (N, D) and labels (N,) of a domain's whole val split."""
+    feats, labels = [], []
+    for b in ctx.batches("val", domain=domain):
+        feats.append(encoder(b["image"]).float())
+        labels.append(b["label"])
+    return torch.cat(feats), torch.cat(labels)
+
+
+def write_feature_artifacts(
+    ctx: StepContext,
+    fs: torch.Tensor,
+    ys: torch.Tensor,
+    ft: torch.Tensor,
+    yt: torch.Tensor,
+    points: int,
+    title: str,
+) -> None:
+    """Save subsampled val features of both domains (`features.npz`) and the two t-SNE PNGs."""
+    from genda.report.tsne import subsample, write_tsne
+
+    i_s = torch.as_tensor(subsample(len(fs), points, seed=0), device=fs.device)
+    i_t = torch.as_tensor(subsample(len(ft), points, seed=1), device=ft.device)
+    fs, ys, ft, yt = fs[i_s], ys[i_s], ft[i_t], yt[i_t]
+    ctx.out.arrays(
+        "features", source_features=fs, source_labels=ys, target_features=ft, target_labels=yt
+    )
+    if not getattr(ctx.out, "enabled", True):  # artefacts are written by rank 0 only
+        return
+    data = ctx.data
+    names = (
+        getattr(data.source, "domain_name", "source"),
+        getattr(data.target, "domain_name", "target"),
+    )
+    domains = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).long()
+    write_tsne(
+        torch.cat([fs, ft]),
+        torch.cat([ys, yt]),
+        domains,
+        ctx.out.path("tsne_class.png"),
+        ctx.out.path("tsne_domain.png"),
+        domain_names=[f"{n} (source)" if i == 0 else f"{n} (target)" for i, n in enumerate(names)],
+        max_points=None,
+        title=title,
+    )
+
+
+def annealed_lr(
+    optimizer: torch.optim.Optimizer, max_steps: int, alpha: float, beta: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The DANN paper's annealing μ_p = μ0 / (1 + α·p)^β with p = step / max_steps."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (1.0 + alpha * min(s, max_steps) / max_steps) ** -beta
+    )
+
+
+class UDATask(Task):
+    """Source-only, DANN or target-only with the same networks.
+
+    The domain classifier always trains on the features of both domains; only in `dann` mode
+    does its gradient reach the extractor (reversed, scaled by λ_p), so in the baselines it is a
+    probe of how separable the domains are. Args: `features` (an extractor with `out_features`),
+    `classifier`/`domain_classifier` (modules or partials taking `in_features`), `optimizer`
+    (partial), `mode`, λ schedule (`lambda_max`, `gamma`), `lr_schedule` none|anneal (paper's
+    α, β), `tsne_points` per domain.
+    """
+
+    monitor = "target_acc"
+    monitor_mode = "max"
+
+    def __init__(
+        self,
+        features: nn.Module,
+        classifier,
+        domain_classifier,
+        optimizer: Callable,
+        mode: str = "dann",
+        lambda_max: float = 1.0,
+        gamma: float = 10.0,
+        lr_schedule: str = "none",
+        anneal_alpha: float = 10.0,
+        anneal_beta: float = 0.75,
+        tsne_points: int = 1000,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ConfigError(f"model.mode={mode!r}: use one of {', '.join(MODES)}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"model.lr_schedule={lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}"
+            )
+        self.features = features
+        self.classifier = _head(classifier, features.out_features)
+        self.domain_classifier = _head(domain_classifier, features.out_features)
+        self._optimizer, self.mode = optimizer, mode
+        self.lambda_max, self.gamma = float(lambda_max), float(gamma)
+        self.lr_schedule, self.anneal = lr_schedule, (float(anneal_alpha), float(anneal_beta))
+        self.tsne_points = int(tsne_points)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self._optimizer(self.parameters())}
+
+    def configure_schedulers(self, optimizers, max_steps):
+        if self.lr_schedule == "none":
+            return {}
+        return {"net": annealed_lr(optimizers["net"], max_steps, *self.anneal)}
+
+    def lambda_at(self, progress: float) -> float:
+        """Gradient-reversal coefficient at training progress p (0 outside `dann` mode)."""
+        return dann_lambda(progress, self.lambda_max, self.gamma) if self.mode == "dann" else 0.0
+
+    def training_step(self, batch: dict, ctx: StepContext) -> dict:
+        src, tgt = batch["source"], batch["target"]
+        n = len(src["image"])
+        f = self.features(torch.cat([src["image"], tgt["image"]]))
+        labelled, y = (f[n:], tgt["label"]) if self.mode == "target_only" else (f[:n], src["label"])
+        logits = self.classifier(labelled)
+        cls_loss = F.cross_entropy(logits, y)
+        lam = self.lambda_at(ctx.progress)
+        dom_loss, dom_acc = _domain_loss(self.domain_classifier(grad_reverse(f, lam)), n)
+        ctx.update("net", cls_loss + dom_loss)
+        return {
+            "cls_loss": cls_loss,
+            "domain_loss": dom_loss,
+            "domain_acc": dom_acc,
+            "acc": (logits.argmax(1) == y).float().mean(),
+            "lambda": lam,
+        }
+
+    def _evaluate(self, ctx: StepContext):
+        fs, ys = val_features(ctx, self.features, "source")
+        ft, yt = val_features(ctx, self.features, "target")
+        metrics = {
+            "target_acc": _accuracy(self.classifier(ft), yt),
+            "source_acc": _accuracy(self.classifier(fs), ys),
+            "domain_acc": _balanced_domain_acc(self.domain_classifier, fs, ft),
+        }
+        return metrics, (fs, ys, ft, yt)
+
+    @torch.no_grad()
+    def validate(self, ctx: StepContext) -> dict[str, float]:
+        return self._evaluate(ctx)[0]
+
+    @torch.no_grad()
+    def finalize(self, ctx: StepContext) -> dict[str, float]:
+        metrics, feats = self._evaluate(ctx)
+        write_feature_artifacts(ctx, *feats, self.tsne_points, title=self.mode)
+        return metrics
+
+    def summaries(self) -> dict[str, str]:
+        from genda.report.summary import summarize
+
+        d = self.features.out_features
+        return {
+            "features": summarize(self.features, (1, 3, 28, 28)),
+            "classifier": summarize(self.classifier, (1, d)),
+            "domain_classifier": summarize(self.domain_classifier, (1, d)),
+        }
+
+
+class ADDATask(Task):
+    """ADDA: phase 1 (first `pretrain_fraction` of the steps) trains `encoder` + `classifier` on
+    source labels; phase 2 copies the source encoder into the target encoder and trains it to
+    fool `discriminator` (GAN loss with inverted labels). Source encoder and classifier are
+    frozen in phase 2; the target is classified by classifier(target_encoder(x))."""
+
+    monitor = "target_acc"
+    monitor_mode = "max"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        classifier,
+        discriminator,
+        optimizer: Callable,
+        adversarial_optimizer: Callable,
+        pretrain_fraction: float = 0.5,
+        tsne_points: int = 1000,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < pretrain_fraction < 1.0:
+            raise ConfigError(f"model.pretrain_fraction={pretrain_fraction}: use a value in (0, 1)")
+        self.source_encoder = encoder
+        self.target_encoder = copy.deepcopy(encoder)
+        self.classifier = _head(classifier, encoder.out_features)
+        self.discriminator = _head(discriminator, encoder.out_features)
+        self._opt, self._adv_opt = optimizer, adversarial_optimizer
+        self.pretrain_fraction, self.tsne_points = float(pretrain_fraction), int(tsne_points)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        src = itertools.chain(self.source_encoder.parameters(), self.classifier.parameters())
+        return {
+            "source": self._opt(src),
+            "target": self._adv_opt(self.target_encoder.parameters()),
+            "discriminator": self._adv_opt(self.discriminator.parameters()),
+        }
+
+    def switch_step(self, max_steps: int) -> int:
+        """First step of phase 2 (the step count finished before it)."""
+        return max(1, min(max_steps - 1, round(self.pretrain_fraction * max_steps)))
+
+    def adapted(self, ctx: StepContext) -> bool:
+        """Whether the target encoder has been initialised and trained (phase 2 has begun)."""
+        return ctx.step > self.switch_step(ctx.max_steps)
+
+    @torch.no_grad()
+    def init_target_encoder(self) -> None:
+        """Copy the source encoder's parameters and buffers into the target encoder."""
+        pairs = itertools.chain(
+            zip(self.target_encoder.parameters(), self.source_encoder.parameters(), strict=True),
+            zip(self.target_encoder.buffers(), self.source_encoder.buffers(), strict=True),
+        )
+        for t, s in pairs:
+            t.copy_(s)
+
+    def training_step(self, batch: dict, ctx: StepContext) -> dict:
+        switch = self.switch_step(ctx.max_steps)
+        if ctx.step < switch:
+            return self._pretrain_step(batch["source"], ctx)
+        if ctx.step == switch:
+            self.init_target_encoder()
+        return self._adapt_step(batch, ctx)
+
+    def _pretrain_step(self, src: dict, ctx: StepContext) -> dict:
+        logits = self.classifier(self.source_encoder(src["image"]))
+        loss = F.cross_entropy(logits, src["label"])
+        ctx.update("source", loss)
+        return {
+            "cls_loss": loss,
+            "acc": (logits.argmax(1) == src["label"]).float().mean(),
+            "phase": 1,
+        }
+
+    def _adapt_step(self, batch: dict, ctx: StepContext) -> dict:
+        self.source_encoder.eval()  # frozen: no dropout, no BN statistics updates
+        with torch.no_grad():
+            fs = self.source_encoder(batch["source"]["image"])
+        ft = self.target_encoder(batch["target"]["image"])
+        d_loss, d_acc = _domain_loss(self.discriminator(torch.cat([fs, ft.detach()])), len(fs))
+        ctx.update("discriminator", d_loss)
+        g_loss = F.binary_cross_entropy_with_logits(
+            self.discriminator(ft), torch.zeros(len(ft), device=ft.device)
+        )
+        ctx.update("target", g_loss)
+        return {"domain_loss": d_loss, "domain_acc": d_acc, "target_loss": g_loss, "phase": 2}
+
+    def _evaluate(self, ctx: StepContext):
+        target_encoder = self.target_encoder if self.adapted(ctx) else self.source_encoder
+        fs, ys = val_features(ctx, self.source_encoder, "source")
+        ft, yt = val_features(ctx, target_encoder, "target")
+        metrics = {
+            "target_acc": _accuracy(self.classifier(ft), yt),
+            "source_acc": _accuracy(self.classifier(fs), ys),
+            "domain_acc": _balanced_domain_acc(self.discriminator, fs, ft),
+        }
+        return metrics, (fs, ys, ft, yt)
+
+    @torch.no_grad()
+    def validate(self, ctx: StepContext) -> dict[str, float]:
+        return self._evaluate(ctx)[0]
+
+    @torch.no_grad()
+    def finalize(self, ctx: StepContext) -> dict[str, float]:
+        metrics, feats = self._evaluate(ctx)
+        write_feature_artifacts(ctx, *feats, self.tsne_points, title="adda")
+        return metrics
+
+    def summaries(self) -> dict[str, str]:
+        from genda.report.summary import summarize
+
+        d = self.source_encoder.out_features
+        return {
+            "encoder": summarize(self.source_encoder, (1, 3, 28, 28)),
+            "classifier": summarize(self.classifier, (1, d)),
+            "discriminator": summarize(self.discriminator, (1, d)),
+        }

@@ -1,0 +1,135 @@
+"""The course's VAE: reconstruction MSE + kl_weight * KL(q(z|x) || N(0, I)), optional KL warm-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genda.errors import ConfigError
+from genda.tasks.base import StepContext, Task
+from genda.tasks.gan import ImageEvaluator, fixed_noise, unwrap
+
+PREFERRED_ATTRIBUTE = "Blond_Hair"
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) summed over latent dims, averaged over the batch. mu: (B, D)."""
+    kl = -0.5 * (1 + logvar.float() - mu.float() ** 2 - logvar.float().exp()).sum(1)
+    return kl.mean()
+
+
+def recon_mse(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-image mean squared error over pixels: (B, C, H, W) x2 -> (B,)."""
+    return (recon.float() - x.float()).pow(2).flatten(1).mean(1)
+
+
+class VAETask(Task):
+    """Trains `net` (x -> recon, mu, logvar). kl_warmup: fraction of training over which the KL
+    weight ramps linearly from 0 to `kl_weight` (0: no warm-up)."""
+
+    monitor = "loss"
+    monitor_mode = "min"
+
+    def __init__(self, net: nn.Module, optimizer: Callable, kl_weight: float = 1e-4, kl_warmup: float = 0.0,
+                 fid: Mapping[str, Any] | None = None, n_real: int | None = None, n_images: int = 1000,
+                 face_score: bool | None = None, cache_dir: str | None = None, n_show: int = 10,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if not 0.0 <= kl_warmup <= 1.0:
+            raise ConfigError(f"model.kl_warmup={kl_warmup}: a fraction of training in [0, 1]")
+        self.net, self._optimizer = net, optimizer
+        self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
+        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir)
+        self.n_images, self.n_show, self.seed = n_images, n_show, seed
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self._optimizer(self.net.parameters())}
+
+    def beta(self, progress: float) -> float:
+        """KL weight at training progress p in [0, 1]."""
+        if not self.kl_warmup:
+            return self.kl_weight
+        return self.kl_weight * min(1.0, progress / self.kl_warmup)
+
+    def training_step(self, batch: dict, ctx: StepContext) -> dict[str, torch.Tensor | float]:
+        x = batch["image"]
+        recon, mu, logvar = self.net(x)
+        rec = F.mse_loss(recon.float(), x.float())
+        kl = kl_divergence(mu, logvar)
+        beta = self.beta(ctx.progress)
+        loss = rec + beta * kl
+        ctx.update("net", loss)
+        return {"loss": loss.detach(), "recon": rec.detach(), "kl": kl.detach(), "kl_weight": beta}
+
+    @torch.no_grad()
+    def validate(self, ctx: StepContext) -> dict[str, float]:
+        """Val recon MSE (decoding the mean), KL and the loss at full KL weight."""
+        rec = kl = 0.0
+        n = 0
+        for b in ctx.batches("val"):
+            recon, mu, logvar = self.net(b["image"])
+            rec += float(recon_mse(recon, b["image"]).sum())
+            kl += float(kl_divergence(mu, logvar)) * len(mu)
+            n += len(mu)
+        return {"recon": rec / n, "kl": kl / n, "loss": (rec + self.kl_weight * kl) / n}
+
+    # -- final artefacts -------------------------------------------------------------
+    def _device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int, chunk: int = 250) -> torch.Tensor:
+        """n decoded prior samples z ~ N(0, I): (n, C, H, W) in [-1, 1]."""
+        z = fixed_noise(n, self.net.latent_dim, seed, self._device())
+        return torch.cat([self.net.decode(c).float() for c in z.split(chunk)])
+
+    def _reconstructions(self, ctx: StepContext) -> dict[str, float]:
+        x = next(iter(ctx.batches("val")))["image"][: self.n_show]
+        recon = self.net(x)[0].float()
+        mse = recon_mse(recon, x)
+        ctx.out.grid("reconstructions", torch.cat([x.float(), recon]), nrow=len(x))
+        ctx.out.json("reconstruction_mse", {
+            "note": "top row: val images, bottom row: reconstructions (decoded mean); MSE per image over "
+                    "pixels in the model's [-1, 1] range and on 0-255 pixels",
+            "mse": mse.tolist(), "mse_255": (mse * (255 / 2) ** 2).tolist(), "mean_mse": float(mse.mean())})
+        return {"recon_mse_shown": float(mse.mean())}
+
+    def _latents(self, ctx: StepContext) -> dict[str, float]:
+        """Latent means of every val image (+ an attribute, if the data has one) for the t-SNE plot."""
+        mus, attrs = [], {}
+        for b in ctx.batches("val"):
+            mus.append(self.net.encode(b["image"])[0].float())
+            for k, v in b.items():
+                if k.startswith("attr_"):
+                    attrs.setdefault(k, []).append(v)
+        names = sorted(attrs)
+        key = f"attr_{PREFERRED_ATTRIBUTE}" if f"attr_{PREFERRED_ATTRIBUTE}" in attrs else (names or [None])[0]
+        arrays = {"mu": torch.cat(mus)}
+        if key is not None:
+            arrays[key] = torch.cat(attrs[key])
+        ctx.out.arrays("latents", **arrays)
+        ctx.out.json("latents", {"n": len(arrays["mu"]), "attribute": key and key.removeprefix("attr_"),
+                                 "note": None if key else f"domain {ctx.data.domain_name!r} has no attributes"})
+        return {}
+
+    @torch.no_grad()
+    def finalize(self, ctx: StepContext) -> dict[str, float]:
+        """Reconstructions + MSE, 32 samples, latent means, FID (+ face score) of `n_images` samples."""
+        metrics = {**self.validate(ctx), **self._reconstructions(ctx), **self._latents(ctx)}
+        ctx.out.grid("samples32", self.generate(32, self.seed))
+        images = self.generate(self.n_images, self.seed)
+        ctx.out.folder("generated", images, [f"{i:04d}.png" for i in range(len(images))])
+        metrics.update(self.evaluator(images, ctx.data))
+        ctx.out.json("eval", {**metrics, "fid_weights": self.evaluator.weights_id, "data": ctx.data.info})
+        return metrics
+
+    def summaries(self) -> dict[str, str]:
+        from genda.report.summary import summarize
+
+        side = self.net.side * 2 ** len(self.net.hidden)
+        channels = self.net.final[-2].out_channels
+        return {"vae": summarize(unwrap(self.net), (1, channels, side, side))}

@@ -1,0 +1,265 @@
+"""The report pieces without training: manifest expansion, skip/resume planning, the builder
+on fabricated run dirs (every section, failed and missing runs), and Chromium rendering."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from genda.errors import ConfigError
+from genda.report import doc as D
+from genda.report.build import ART, SECTIONS, build_report
+from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
+from genda.report.records import mean_std
+from genda.report.runner import command_overrides, compose_config, plan
+
+from .conftest import EXPERIMENTS
+
+MANIFEST = {
+    "group": "t",
+    "seeds": {"smoke": 1, "cpu": 2, "full": 3},
+    "runs": {
+        "gan_a": {"experiment": "dcgan_a", "item": "gan", "label": "A"},
+        "gan_b": {"experiment": "dcgan_b", "item": "gan", "label": "B"},
+        "vae": {"experiment": "vae_faces", "item": "vae"},
+        "ddpm": {"experiment": "ddpm_digits", "item": "ddpm"},
+        "ddim": {"experiment": "ddim_faces", "item": "ddim", "sweep": {"sampler.eta": [0.0, 0.5, 1.0]}},
+        "uda": {"experiment": "dann_mnistm_usps", "item": "uda", "pair": "M→U",
+                "sweep": {"model.mode": ["source_only", "dann", "target_only"]}},
+        "adda": {"experiment": "adda_mnistm_usps", "item": "uda", "pair": "M→U", "seeds": {"cpu": 1}},
+        "clf": {"experiment": "classifier_mnist", "item": "classifier", "scales": ["cpu"]},
+    },
+}
+
+
+def _manifest(tmp_path: Path, spec: dict = MANIFEST):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
+    return load_manifest(path)
+
+
+def test_expand_seeds_sweeps_scales(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    runs = m.expand("cpu", tmp_path / "r")
+    names = [r.name for r in runs]
+    assert names.count("gan_a/seed0") == names.count("gan_a/seed1") == 1 and "gan_a/seed2" not in names
+    assert [r.name for r in runs if r.entry.id == "adda"] == ["adda/seed0"]
+    assert "ddim/eta_0.5/seed1" in names and "uda/mode_target_only/seed0" in names
+    assert runs[0].run_dir == tmp_path / "r" / "cpu" / "gan_a" / "seed0"
+    eta = next(r for r in runs if r.name == "ddim/eta_0.5/seed1")
+    assert eta.overrides() == ["experiment=ddim_faces", "sampler.eta=0.5", "seed=1"]
+    assert not any(r.entry.id == "clf" for r in m.expand("smoke", tmp_path))
+    assert len(m.expand("smoke", tmp_path)) == 2 + 1 + 1 + 3 + 3 + 1
+    assert {r.entry.id for r in m.expand("full", tmp_path, only="uda")} == {"uda", "adda"}
+    assert len(m.expand("full", tmp_path, only="vae", seeds=2)) == 2
+    with pytest.raises(ConfigError, match="--only 'nope'"):
+        m.expand("cpu", tmp_path, only="nope")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"x": {"experiment": "dcgan_a", "item": "nope"}}, "item 'nope'"),
+    ({"x": {"item": "gan"}}, "needs an 'experiment'"),
+    ({"x": {"experiment": "dcgan_a", "item": "gan", "seeds": "two"}}, "seeds must be"),
+    ({"x": {"experiment": "dcgan_a", "item": "gan", "scales": ["gpu"]}}, "scales must be"),
+])
+def test_bad_manifest_names_file_and_entry(tmp_path: Path, bad: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        _manifest(tmp_path, {"runs": bad})
+    assert "manifest.yaml" in str(e.value)
+
+
+def test_repo_manifest_names_existing_experiments(tmp_path: Path) -> None:
+    m = load_manifest(DEFAULT_MANIFEST)
+    items = {e.item for e in m.entries}
+    assert {"gan", "vae", "ddpm", "ddim", "uda"} <= items
+    missing = sorted({e.experiment for e in m.entries} - set(EXPERIMENTS))
+    assert not missing or missing == ["ddim_faces"], f"manifest names unknown experiments {missing}"
+    modes = {v for e in m.entries for k, vals in e.sweep for v in vals if k == "model.mode"}
+    assert modes == {"source_only", "dann", "target_only"}
+    assert len(m.expand("smoke", tmp_path)) == len({r.run_dir for r in m.expand("smoke", tmp_path)})
+
+
+def test_plan_skips_only_complete_runs_with_the_same_config(tmp_path: Path) -> None:
+    m = _manifest(tmp_path, {"runs": {"c": {"experiment": "classifier_mnist", "item": "classifier"}}})
+    run = m.expand("smoke", tmp_path)[0]
+    wanted = compose_config(command_overrides(run, "smoke", "g", ["logger.mode=disabled"]))
+    assert wanted["trainer"]["max_steps"] == 4 and wanted["group"] == "g" and wanted["seed"] == 0
+    assert plan(run, wanted) == "fresh"
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "config.yaml").write_text(yaml.safe_dump(wanted))
+    (run.run_dir / "status.json").write_text('{"state": "interrupted", "step": 2}')
+    assert plan(run, wanted) == "fresh"  # no checkpoint to resume from
+    (run.run_dir / "checkpoints").mkdir()
+    (run.run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert plan(run, wanted) == "resume"
+    (run.run_dir / "status.json").write_text('{"state": "complete", "step": 4}')
+    assert plan(run, wanted) == "skip"
+    other = compose_config(command_overrides(run, "smoke", "g", ["logger.mode=disabled", "trainer.max_steps=5"]))
+    assert plan(run, other) == "fresh"
+    assert compose_config(["experiment=no_such_experiment"]) is None
+
+
+# -- the builder on fabricated run dirs ----------------------------------------------------
+def _png(path: Path, w: int, h: int, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+
+
+def _fake_run(run, domain, summary: dict, files: dict[str, object], state: str = "complete", extra=None):
+    d = run.run_dir
+    (d / "artifacts").mkdir(parents=True, exist_ok=True)
+    data = {"source": {"domain": domain[0]}, "target": {"domain": domain[1]}} if isinstance(domain, tuple) \
+        else {"domain": domain}
+    (d / "config.yaml").write_text(yaml.safe_dump({"data": data, **(extra or {})}))
+    flags = {"data/source/embedded": True, "data/target/embedded": True} if isinstance(domain, tuple) \
+        else {"data/embedded": True}
+    rows = [{"step": 0, **flags}] + [{"step": s, "train/recon": 1.0 / s, "train/kl": 5.0 + s} for s in (1, 2, 3)]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "status.json").write_text(json.dumps({"state": state, "step": 3}))
+    (d / "summary.json").write_text(json.dumps(summary))
+    for i, (name, content) in enumerate(files.items()):
+        p = d / "artifacts" / name
+        if content == "png":
+            _png(p, 40, 20, i)
+        elif isinstance(content, str):
+            p.write_text(content)
+        elif name.endswith(".npz"):
+            np.savez(p, **content)
+        else:
+            p.write_text(json.dumps(content))
+
+
+def _fake_runs(m, root: Path) -> None:
+    for run in m.expand("cpu", root):
+        e, seed = run.entry.id, run.seed
+        if e.startswith("gan"):
+            _fake_run(run, "faces_embedded", {"fid": 100.0 + seed, "face_score": 50.0},
+                      {"first32.png": "png", "eval.json": {"n_real": 64, "n_fake": 16},
+                       "summary_generator.txt": "G layers", "summary_discriminator.txt": "D layers"})
+        elif e == "vae":
+            rng = np.random.default_rng(0)
+            _fake_run(run, "faces_embedded", {"fid": 200.0, "recon": 0.1},
+                      {"reconstructions.png": "png", "samples32.png": "png", "summary_vae.txt": "V",
+                       "reconstruction_mse.json": {"mse": [0.1] * 10, "mse_255": [1625.0] * 10},
+                       "latents.npz": {"mu": rng.normal(size=(40, 8)), "attr_Blond_Hair": rng.integers(0, 2, 40)}})
+        elif e == "ddpm":
+            _fake_run(run, "mnistm", {"accuracy": 0.9, "n_images": 1000},
+                      {"grid.png": "png", "reverse_process.png": "png",
+                       "eval.json": {"per_digit": {str(d): 0.9 for d in range(10)}, "evaluator": "lenet"}})
+        elif e == "ddim":
+            eta = float(dict(run.variant)["sampler.eta"])
+            files = {"eta_row.png": "png", "slerp.png": "png", "lerp.png": "png"}
+            _fake_run(run, "faces_embedded", {"mse": 3.0}, files, extra={"sampler": {"eta": eta}})
+        elif run.entry.item == "uda":
+            mode = dict(run.variant).get("model.mode")
+            state = "failed" if mode == "target_only" and seed == 1 else "complete"
+            _fake_run(run, ("mnistm", "uci_digits"), {"target_acc": 0.5 + 0.1 * seed},
+                      {"tsne_class.png": "png", "tsne_domain.png": "png"}, state,
+                      extra={"model": {"mode": mode}} if mode else {"model": {"_target_": "genda.tasks.uda.ADDATask"}})
+    failed = m.expand("cpu", root, only="clf")[0].run_dir
+    failed.mkdir(parents=True)
+    (failed / "runner.json").write_text(json.dumps({"state": "failed", "error": "genda: error: bad key"}))
+    (root / "cpu" / "vae" / "seed1" / "artifacts" / "samples32.png").unlink()
+
+
+def _image_links(md: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+
+
+@pytest.fixture(scope="module")
+def fake_report(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("report")
+    m = _manifest(tmp)
+    _fake_runs(m, tmp / "runs")
+    build_report(m, "cpu", tmp / "runs", tmp / "out")
+    return tmp / "out"
+
+
+def test_report_has_every_section_and_no_broken_links(fake_report: Path) -> None:
+    md = (fake_report / "REPORT.md").read_text()
+    page = (fake_report / "report.html").read_text()
+    for title in SECTIONS.values():
+        assert f"## {title}" in md and f"<h2>{title}</h2>" in page
+    links = _image_links(md)
+    assert len(links) == 2 + 4 + 2 + 3 + 4 * 2 and all((fake_report / p).is_file() for p in links)
+    assert page.count('<img src="data:image/png;base64,') == len(links)
+    assert "src=\"img/" not in page and "file://" not in page  # self-contained
+
+
+def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None:
+    md = (fake_report / "REPORT.md").read_text()
+    gan_a = next(x for x in md.splitlines() if x.startswith("| A |"))
+    assert f"{statistics.mean([100.0, 101.0]):.2f} ± {statistics.stdev([100.0, 101.0]):.2f} (n=2)" in gan_a
+    assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "0, 1" in gan_a
+    uda = next(x for x in md.splitlines() if x.startswith("| M→U |"))
+    assert "mnistm (embedded stand-in) → uci_digits (embedded stand-in)" in uda
+    assert "55.0 ± 7.1 (n=2)" in uda and "50.0 (n=1) (1 failed)" in uda and "50.0 (n=1) |" in uda  # ADDA: 1 seed
+    assert "76.66" in md and "22.97" in md and "2.47" in md  # published / course numbers beside the tables
+    assert "genda: error: bad key" in md and "| failed |" in md
+    assert "**missing:** samples of `vae/seed0`" not in md and "missing:** samples of `vae/seed1`" not in md
+    assert "1625.0" in md and "Per-digit accuracy" in md
+
+
+def test_missing_artifacts_are_shown_not_fatal(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    build_report(m, "smoke", tmp_path / "nothing", tmp_path / "out")  # no run dirs at all
+    md = (tmp_path / "out" / "REPORT.md").read_text()
+    assert md.count("**missing:**") >= 6 and "not run" in md
+    assert not _image_links(md)
+
+
+def test_eta_grid_stacks_the_per_eta_rows_in_order(fake_report: Path) -> None:
+    grid = next(fake_report.glob("img/ddim__eta_grid.png"))
+    assert Image.open(grid).size[1] > 3 * 20  # three eta rows of 20-px-high images (plus labels)
+    assert ART["ddim_eta"][0] == "eta_row.png"
+
+
+def test_mean_std_matches_statistics() -> None:
+    assert mean_std([0.5, 0.7, 0.9], 100.0, 1) == f"70.0 ± {statistics.stdev([50, 70, 90]):.1f} (n=3)"
+    assert mean_std([], 1.0) == "—" and mean_std([None, 2.0]) == "2.00 (n=1)"
+
+
+def test_doc_escapes_html_and_renders_inline_marks(tmp_path: Path) -> None:
+    d = D.Document("t")
+    d.add(D.Para("a <b> `x<y` **bold**"), D.Table(["h|1"], [["v"]]))
+    page = D.to_html(d)
+    assert "a &lt;b&gt; <code>x&lt;y</code> <b>bold</b>" in page
+    assert "h\\|1" in D.to_markdown(d, tmp_path)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian package chromium not installed "
+                    "(apt-get install -y chromium) — cannot render report.html headless")
+def test_report_html_renders_in_chromium(fake_report: Path, tmp_path: Path) -> None:
+    """Screenshot is not blank, and every <img> decoded (naturalWidth > 0) in the DOM."""
+    page = tmp_path / "page.html"
+    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
+             "document.body.setAttribute('data-loaded',i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});"
+             "</script></body>")
+    page.write_text((fake_report / "report.html").read_text().replace("</body>", probe))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", "--virtual-time-budget=5000", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    loaded = re.search(r'data-loaded="(\d+)/(\d+)"', dom)
+    assert loaded, "page did not finish loading"
+    assert loaded.group(1) == loaded.group(2) and int(loaded.group(2)) > 10
+    shot = tmp_path / "shot.png"
+    subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,3000",
+                    page.as_uri()], capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (3000, 1200) and pixels.std() > 10  # text, tables and images, not a blank page
+    shutil.copyfile(shot, fake_report / "chromium_screenshot.png")

@@ -1,0 +1,57 @@
+"""Every DANN/ADDA experiment runs at scale=smoke and writes the UDA artefacts; the course
+table's modes run as one multirun."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from tests.conftest import EXPERIMENTS, genda, read_jsonl
+
+UDA = [e for e in EXPERIMENTS if e.startswith(("dann_", "adda_"))]
+
+
+def test_every_course_pair_has_both_methods():
+    pairs = {"mnist_mnistm", "mnistm_svhn", "mnistm_usps", "usps_mnistm", "svhn_usps"}
+    assert {f"{m}_{p}" for m in ("dann", "adda") for p in pairs} <= set(UDA)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", UDA)
+def test_uda_experiment_smoke(smoke_run, experiment):
+    run = smoke_run(experiment)
+    art = run / "artifacts"
+    rows = read_jsonl(run / "metrics.jsonl")
+    final = next(r for r in rows if "final/target_acc" in r)
+    assert 0.0 <= final["final/target_acc"] <= 1.0 and 0.0 <= final["final/domain_acc"] <= 1.0
+    assert any("val/domain_acc" in r for r in rows) and any("train/domain_acc" in r for r in rows)
+    feats = np.load(art / "features.npz")
+    assert feats["source_features"].shape == (64, 768) and feats["target_features"].shape == (
+        64,
+        768,
+    )
+    assert feats["target_labels"].shape == (64,)
+    for name in ("tsne_class.png", "tsne_domain.png"):
+        assert Image.open(art / name).size == (720, 720)
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_course_table_is_one_multirun(tmp_path):
+    genda(
+        "-m",
+        "experiment=dann_mnist_mnistm",
+        "scale=smoke",
+        "logger.mode=disabled",
+        "trainer.progress=false",
+        "model.mode=source_only,target_only",
+        "model.tsne_points=16",
+        f"hydra.sweep.dir={tmp_path}",
+        check=True,
+    )
+    modes = sorted(OmegaConf.load(p).model.mode for p in tmp_path.glob("*/config.yaml"))
+    assert modes == ["source_only", "target_only"]
+    for run in tmp_path.glob("[0-9]*"):
+        assert any("final/target_acc" in r for r in read_jsonl(run / "metrics.jsonl"))
