@@ -24,6 +24,7 @@ from benchmarks.common import Comparison, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RATIO_KEYS = ("ratio", "median_ratio", "speedup", "time_ratio")
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 COLUMNS = ("benchmark", "comparison", "side A", "side B", "B/A time (median)", "repeats")
 
 
@@ -70,17 +71,35 @@ def _side(d: dict, which: str) -> str:
 def rows_of(benchmark: str, obj: Any, path: str = "") -> list[dict]:
     """Table rows found in a benchmark's result: Comparisons, or dicts holding a ratio key."""
     if isinstance(obj, Comparison):
-        return [{"benchmark": obj.benchmark, "comparison": obj.comparison, "side A": obj.describe("a"),
-                 "side B": obj.describe("b"), "B/A time (median)": f"{obj.ratio:.3f}",
-                 "repeats": str(len(obj.a_seconds))}]
+        return [
+            {
+                "benchmark": obj.benchmark,
+                "comparison": obj.comparison,
+                "side A": obj.describe("a"),
+                "side B": obj.describe("b"),
+                "B/A time (median)": f"{obj.ratio:.3f}",
+                "repeats": str(len(obj.a_seconds)),
+            }
+        ]
     if isinstance(obj, dict):
         key = next((k for k in RATIO_KEYS if isinstance(obj.get(k), int | float)), None)
         if key is not None:
-            return [{"benchmark": benchmark, "comparison": str(obj.get("comparison", path or key)),
-                     "side A": _side(obj, "a"), "side B": _side(obj, "b"),
-                     "B/A time (median)": f"{obj[key]:.3f}" + ("" if key == "ratio" else f" ({key})"),
-                     "repeats": _fmt(obj.get("repeats", ""))}]
-        return [r for k, v in obj.items() for r in rows_of(benchmark, v, f"{path}.{k}" if path else str(k))]
+            return [
+                {
+                    "benchmark": benchmark,
+                    "comparison": str(obj.get("comparison", path or key)),
+                    "side A": _side(obj, "a"),
+                    "side B": _side(obj, "b"),
+                    "B/A time (median)": f"{obj[key]:.3f}"
+                    + ("" if key == "ratio" else f" ({key})"),
+                    "repeats": _fmt(obj.get("repeats", "")),
+                }
+            ]
+        return [
+            r
+            for k, v in obj.items()
+            for r in rows_of(benchmark, v, f"{path}.{k}" if path else str(k))
+        ]
     if isinstance(obj, list | tuple):
         return [r for i, v in enumerate(obj) for r in rows_of(benchmark, v, f"{path}[{i}]")]
     return []
@@ -89,17 +108,41 @@ def rows_of(benchmark: str, obj: Any, path: str = "") -> list[dict]:
 def table(rows: list[dict]) -> str:
     """A Markdown table of the rows (also readable on a terminal)."""
     widths = [max(len(c), *(len(r.get(c, "")) for r in rows)) if rows else len(c) for c in COLUMNS]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     out = [line(COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line([r.get(c, "") for c in COLUMNS]) for r in rows]
     return "\n".join(out)
 
 
+def update_doc(doc_path: Path, doc: dict, text: str) -> None:
+    """Replace the block between the BEGIN/END markers of BENCHMARKS.md with this run's table."""
+    m = doc["machine"]
+    block = (
+        f"{BEGIN}\nRun {doc['date']}{' (--quick)' if doc['quick'] else ''} on {m['cpu']}, {m['cores']} cores, "
+        f"torch {m['torch']}, device {m['device']}, load average {m['load_average']}, env {m['env']}; "
+        f"{doc['total_seconds']:.0f} s in all.\n\n{text}\n{END}"
+    )
+    old = doc_path.read_text()
+    if BEGIN not in old or END not in old:
+        raise SystemExit(f"{doc_path} has no {BEGIN} ... {END} block to update")
+    doc_path.write_text(old[: old.index(BEGIN)] + block + old[old.index(END) + len(END) :])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", metavar="NAME", help=f"benchmarks to run, of {discover()}")
-    ap.add_argument("--quick", action="store_true", help="smallest sizes, fewest repeats, no torch.compile")
-    ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench", help="folder for results.json")
+    ap.add_argument(
+        "--quick", action="store_true", help="smallest sizes, fewest repeats, no torch.compile"
+    )
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "outputs" / "bench", help="folder for results.json"
+    )
+    ap.add_argument(
+        "--write-doc", action="store_true", help="also put the table into BENCHMARKS.md"
+    )
     args = ap.parse_args(argv)
     names = discover()
     unknown = sorted(set(n.removeprefix("bench_") for n in args.only or []) - set(names))
@@ -116,25 +159,45 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             value = run_one(name, args.quick)
-            results[name] = {"status": "ok", "seconds": time.perf_counter() - t0, "result": jsonable(value)}
-            rows += rows_of(name, value) or [{"benchmark": name, "comparison": "(no ratio; see results.json)"}]
+            results[name] = {
+                "status": "ok",
+                "seconds": time.perf_counter() - t0,
+                "result": jsonable(value),
+            }
+            rows += rows_of(name, value) or [
+                {"benchmark": name, "comparison": "(no ratio; see results.json)"}
+            ]
         except (Exception, SystemExit) as e:  # one broken benchmark must not stop the others
             err = f"{type(e).__name__}: {e}".splitlines()[0]
-            results[name] = {"status": "failed", "seconds": time.perf_counter() - t0, "error": err,
-                             "traceback": traceback.format_exc()}
+            results[name] = {
+                "status": "failed",
+                "seconds": time.perf_counter() - t0,
+                "error": err,
+                "traceback": traceback.format_exc(),
+            }
             rows.append({"benchmark": name, "comparison": f"FAILED: {err}"[:120]})
-        print(f"[bench] {name}: {results[name]['status']} in {results[name]['seconds']:.0f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"[bench] {name}: {results[name]['status']} in {results[name]['seconds']:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     text = table(rows)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    doc = {"date": started.isoformat(timespec="seconds"), "quick": args.quick, "machine": machine(),
-           "ratio": "B/A = median over repeats of time_B / time_A (A is the subject: genda, or the knob on)",
-           "rows": rows, "benchmarks": results,
-           "total_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds()}
+    doc = {
+        "date": started.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "ratio": "B/A = median over repeats of time_B / time_A (A is the subject: genda, or the knob on)",
+        "rows": rows,
+        "benchmarks": results,
+        "total_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds(),
+    }
     (args.out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
     (args.out / "table.md").write_text(text + "\n")
     print(f"[bench] wrote {args.out / 'results.json'}", file=sys.stderr)
+    if args.write_doc:
+        update_doc(ROOT / "BENCHMARKS.md", doc, text)
     return 1 if any(r["status"] == "failed" for r in results.values()) else 0
 
 

@@ -32,7 +32,7 @@ class PngFolder(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         with Image.open(self.root / "data" / self.names[i]) as img:
-            x = torch.from_numpy(np.asarray(img.convert("RGB"))).permute(2, 0, 1)
+            x = torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1)
         return x.float().div(127.5).sub(1.0), self.labels[i]
 
 

@@ -11,7 +11,11 @@ import time
 from benchmarks.bench_loop import KINDS, Knobs, compose
 from benchmarks.common import Comparison, compare, default_device, sync
 
-KNOBS = {"channels_last": Knobs(channels_last=True), "bf16": Knobs(bf16=True), "compile": Knobs(compile=True)}
+KNOBS = {
+    "channels_last": Knobs(channels_last=True),
+    "bf16": Knobs(bf16=True),
+    "compile": Knobs(compile=True),
+}
 WIN = 1.05  # a knob must save at least 5 % to be switched on
 
 
@@ -26,16 +30,23 @@ def _steps(plain, n: int):
 def bench_knob(kind_name: str, knob: str, batch: int, steps: int, repeats: int) -> Comparison:
     """Knob on (A) vs fp32 baseline (B) for one step kind; the first (compiling) call is timed apart."""
     kind, device = KINDS[kind_name], default_device()
-    cfg = compose(kind.experiment, [f"{kind.batch_key}={batch}", "trainer.max_steps=1000"])
+    cfg = compose(kind.experiment, kind.overrides(1000, batch))
     base, tuned = kind.plain(cfg, device, Knobs()), kind.plain(cfg, device, KNOBS[knob])
     sync(device)
     t0 = time.perf_counter()
     tuned.step()  # compiles when compile=True
     sync(device)
     first = time.perf_counter() - t0
-    row = compare("knobs", f"{kind_name}: {knob} ({kind.images(cfg)} img/step, {steps} steps)",
-                  (f"{knob} on", _steps(tuned, steps)), ("fp32 baseline", _steps(base, steps)),
-                  repeats=repeats, warmup=1, work=steps * kind.images(cfg), device=device)
+    row = compare(
+        "knobs",
+        f"{kind_name}: {knob} ({kind.images(cfg)} img/step, {steps} steps)",
+        (f"{knob} on", _steps(tuned, steps)),
+        ("fp32 baseline", _steps(base, steps)),
+        repeats=repeats,
+        warmup=1,
+        work=steps * kind.images(cfg),
+        device=device,
+    )
     row.notes = {"first_step_s": first}
     return row
 
@@ -48,16 +59,23 @@ def choose(rows: dict[str, dict[str, Comparison]]) -> dict[str, dict]:
         ratios = {k: r[knob].ratio for k, r in rows.items() if knob in r}
         if ratios:
             on = all(v >= WIN for v in ratios.values())
-            out[knob] = {"device": device, "on": on, "ratios": ratios,
-                         "reason": f"B/A {min(ratios.values()):.2f}-{max(ratios.values()):.2f} "
-                                   f"({'all' if on else 'not all'} >= {WIN})"}
+            out[knob] = {
+                "device": device,
+                "on": on,
+                "ratios": ratios,
+                "reason": f"B/A {min(ratios.values()):.2f}-{max(ratios.values()):.2f} "
+                f"({'all' if on else 'not all'} >= {WIN})",
+            }
     return out
 
 
 def run(quick: bool = False) -> dict:
     quick = quick or os.environ.get("GENDA_BENCH_QUICK") == "1"
-    sizes = {"dcgan": (8, 2), "ddpm": (8, 1), "dann": (16, 3)} if quick else \
-        {"dcgan": (32, 4), "ddpm": (16, 2), "dann": (64, 10)}
+    sizes = (
+        {"dcgan": (8, 2), "ddpm": (8, 1), "dann": (16, 3)}
+        if quick
+        else {"dcgan": (32, 4), "ddpm": (16, 2), "dann": (64, 10)}
+    )
     knobs = [k for k in KNOBS if not (quick and k == "compile")]
     rows: dict[str, dict[str, Comparison]] = {}
     skipped = {}
@@ -71,8 +89,12 @@ def run(quick: bool = False) -> dict:
             slow = knob == "bf16" and default_device().type == "cpu"
             b, n = (max(4, batch // 4), 1) if slow else (batch, steps)
             rows[name][knob] = bench_knob(name, knob, b, n, repeats=1 if quick else 3)
-    return {"rows": rows, "defaults": choose(rows), "skipped": skipped,
-            "compile": "skipped (--quick)" if quick else "measured"}
+    return {
+        "rows": rows,
+        "defaults": choose(rows),
+        "skipped": skipped,
+        "compile": "skipped (--quick)" if quick else "measured",
+    }
 
 
 if __name__ == "__main__":

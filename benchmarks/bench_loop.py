@@ -59,14 +59,24 @@ class Kind:
     batch_key: str
     plain: Callable[[DictConfig, torch.device, Knobs], Plain]
     domains: int = 1  # images per step = batch x domains
+    limit_key: str = "data.limit_train"
+
+    def overrides(self, steps: int, batch: int | None, limit: int = 4096) -> list[str]:
+        """Steps, batch (None: the experiment's cpu-scale batch) and a cap on training images
+        (loading 60k digits per call would dominate the benchmark's wall time)."""
+        return [f"trainer.max_steps={steps}", f"{self.limit_key}={limit}"] + (
+            [f"{self.batch_key}={batch}"] if batch else []
+        )
 
     def images(self, cfg: DictConfig) -> int:
         return int(OmegaConf.select(cfg, self.batch_key)) * self.domains
 
     def ready(self) -> bool:
         """The task and the experiment config exist (other engineers may still be writing them)."""
-        return (importlib.util.find_spec(self.task_module) is not None
-                and (CONF_DIR / "experiment" / f"{self.experiment}.yaml").is_file())
+        return (
+            importlib.util.find_spec(self.task_module) is not None
+            and (CONF_DIR / "experiment" / f"{self.experiment}.yaml").is_file()
+        )
 
 
 def compose(experiment: str, overrides: list[str]) -> DictConfig:
@@ -75,13 +85,21 @@ def compose(experiment: str, overrides: list[str]) -> DictConfig:
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=[f"experiment={experiment}", "scale=cpu",
-                                                  "trainer.resume=null", *overrides])
+        return hydra_compose(
+            "config",
+            overrides=[f"experiment={experiment}", "scale=cpu", "trainer.resume=null", *overrides],
+        )
 
 
 # -- plain steps --------------------------------------------------------------------------
-def _stream(images: torch.Tensor, labels: torch.Tensor | None, batch: int, device: torch.device,
-            channels_last: bool, seed: int = 0) -> Callable[[], tuple[torch.Tensor, torch.Tensor | None]]:
+def _stream(
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    batch: int,
+    device: torch.device,
+    channels_last: bool,
+    seed: int = 0,
+) -> Callable[[], tuple[torch.Tensor, torch.Tensor | None]]:
     """Shuffled batches from in-memory uint8 (N, C, H, W): float in [-1, 1] on `device`."""
     gen, order, pos = torch.Generator().manual_seed(seed), torch.empty(0, dtype=torch.long), 0
 
@@ -89,7 +107,7 @@ def _stream(images: torch.Tensor, labels: torch.Tensor | None, batch: int, devic
         nonlocal order, pos
         if pos + batch > len(order):
             order, pos = torch.randperm(len(images), generator=gen), 0
-        idx = order[pos:pos + batch]
+        idx = order[pos : pos + batch]
         pos += batch
         x = (images[idx].float() / 127.5 - 1.0).to(device)
         if channels_last:
@@ -131,8 +149,9 @@ def plain_gan(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
         ones, zeros = torch.ones(len(real), device=device), torch.zeros(len(real), device=device)
         with _autocast(device, knobs):
             fake = gc(torch.randn(len(real), nz, device=device))
-            d_loss = (F.binary_cross_entropy_with_logits(dc(real).float(), ones)
-                      + F.binary_cross_entropy_with_logits(dc(fake.detach()).float(), zeros))
+            d_loss = F.binary_cross_entropy_with_logits(
+                dc(real).float(), ones
+            ) + F.binary_cross_entropy_with_logits(dc(fake.detach()).float(), zeros)
         od.zero_grad(set_to_none=True)
         d_loss.backward()
         od.step()
@@ -142,7 +161,14 @@ def plain_gan(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
         g_loss.backward()
         og.step()
 
-    state = lambda: {"g": g.state_dict(), "d": d.state_dict(), "og": og.state_dict(), "od": od.state_dict()}  # noqa: E731
+    def state():
+        return {
+            "g": g.state_dict(),
+            "d": d.state_dict(),
+            "og": og.state_dict(),
+            "od": od.state_dict(),
+        }
+
     return Plain(step, state, int(cfg.data.batch_size))
 
 
@@ -155,12 +181,17 @@ def plain_ddpm(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
     from genda.diffusion.schedules import make_betas
 
     opt = instantiate(m.optimizer)(net.parameters())
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, int(cfg.trainer.max_steps)) \
-        if m.get("lr_schedule") == "cosine" else None
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, int(cfg.trainer.max_steps))
+        if m.get("lr_schedule") == "cosine"
+        else None
+    )
     ab = torch.cumprod(1 - make_betas(**m.schedule).double(), 0).float().to(device)
     p_uncond, null = float(m.get("p_uncond", 0.1)), int(m.net.num_classes)
     split = _train_split(cfg.data)
-    batch = _stream(split.images, split.labels, int(cfg.data.batch_size), device, knobs.channels_last)
+    batch = _stream(
+        split.images, split.labels, int(cfg.data.batch_size), device, knobs.channels_last
+    )
 
     def step() -> None:
         x0, y = batch()
@@ -176,7 +207,9 @@ def plain_ddpm(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
         if sched is not None:
             sched.step()
 
-    return Plain(step, lambda: {"net": net.state_dict(), "opt": opt.state_dict()}, int(cfg.data.batch_size))
+    return Plain(
+        step, lambda: {"net": net.state_dict(), "opt": opt.state_dict()}, int(cfg.data.batch_size)
+    )
 
 
 def plain_dann(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
@@ -186,7 +219,9 @@ def plain_dann(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
     m = cfg.model
     feat, featc = _prep(instantiate(m.features), device, knobs)
     cls, clsc = _prep(instantiate(m.classifier)(in_features=feat.out_features), device, knobs)
-    dom, domc = _prep(instantiate(m.domain_classifier)(in_features=feat.out_features), device, knobs)
+    dom, domc = _prep(
+        instantiate(m.domain_classifier)(in_features=feat.out_features), device, knobs
+    )
     opt = instantiate(m.optimizer)([p for n in (feat, cls, dom) for p in n.parameters()])
     bs = int(cfg.data.source.batch_size)
     src_split, tgt_split = _train_split(cfg.data, "source"), _train_split(cfg.data, "target")
@@ -202,20 +237,37 @@ def plain_dann(cfg: DictConfig, device: torch.device, knobs: Knobs) -> Plain:
         with _autocast(device, knobs):
             f = featc(torch.cat([xs, xt]))
             cls_loss = F.cross_entropy(clsc(f[:bs]).float(), ys)
-            dom_loss = F.binary_cross_entropy_with_logits(domc(grad_reverse(f, lam)).float(), domain)
+            dom_loss = F.binary_cross_entropy_with_logits(
+                domc(grad_reverse(f, lam)).float(), domain
+            )
         opt.zero_grad(set_to_none=True)
         (cls_loss + dom_loss).backward()
         opt.step()
         done += 1
 
-    state = lambda: {"f": feat.state_dict(), "c": cls.state_dict(), "d": dom.state_dict(), "o": opt.state_dict()}  # noqa: E731
+    def state():
+        return {
+            "f": feat.state_dict(),
+            "c": cls.state_dict(),
+            "d": dom.state_dict(),
+            "o": opt.state_dict(),
+        }
+
     return Plain(step, state, 2 * bs)
 
 
 KINDS = {
     "dcgan": Kind("dcgan", "dcgan_a", "genda.tasks.gan", "data.batch_size", plain_gan),
     "ddpm": Kind("ddpm", "ddpm_digits", "genda.tasks.diffusion", "data.batch_size", plain_ddpm),
-    "dann": Kind("dann", "dann_mnist_mnistm", "genda.tasks.uda", "data.source.batch_size", plain_dann, 2),
+    "dann": Kind(
+        "dann",
+        "dann_mnist_mnistm",
+        "genda.tasks.uda",
+        "data.source.batch_size",
+        plain_dann,
+        2,
+        "data.source.limit_train",
+    ),
 }
 
 
@@ -232,7 +284,9 @@ def _steady(stamps: list[float], end: float) -> list[float]:
     return [b - a for a, b in zip(stamps[1:], [*stamps[2:], end], strict=True)]
 
 
-def plain_side(kind: Kind, cfg: DictConfig, steps: int, device: torch.device, stats: list) -> Callable[[], float]:
+def plain_side(
+    kind: Kind, cfg: DictConfig, steps: int, device: torch.device, stats: list
+) -> Callable[[], float]:
     """fn() -> seconds of steps 2..N of a plain loop (fresh nets each call) plus its checkpoint
     (one torch.save) amortised at trainer.checkpoint_every."""
     every = int(cfg.trainer.checkpoint_every or 0)
@@ -287,22 +341,35 @@ def genda_side(cfg: DictConfig, steps: int, stats: list) -> Callable[[], float]:
     log write amortised over trainer.log_every steps, a save over trainer.checkpoint_every."""
     every, log_every = int(cfg.trainer.checkpoint_every or 0), int(cfg.trainer.log_every)
     if not 3 <= steps <= log_every:
-        raise ValueError(f"loop bench needs 3 <= steps <= trainer.log_every ({log_every}), got {steps}")
+        raise ValueError(
+            f"loop bench needs 3 <= steps <= trainer.log_every ({log_every}), got {steps}"
+        )
 
     def run() -> float:
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as null, \
-                contextlib.redirect_stderr(null):  # the progress bar still draws, to /dev/null
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            open(os.devnull, "w") as null,
+            contextlib.redirect_stderr(null),
+        ):  # the progress bar still draws, to /dev/null
             trainer = _stamped_trainer(cfg, tmp)
             trainer.fit()
         total = time.perf_counter() - t0
-        torch.use_deterministic_algorithms(False)  # the loop's default; keep the plain side on torch's
+        torch.use_deterministic_algorithms(
+            False
+        )  # the loop's default; keep the plain side on torch's
         durations = _steady(trainer.stamps, trainer.loop_end)
         base = sum(durations[:-1]) / len(durations[:-1])  # steps without a log write
         log = max(0.0, durations[-1] - base)  # the last step writes metrics.jsonl (+ W&B)
         save = trainer.saves[-1]
-        stats.append({"step_s": base, "log_s": log, "save_s": save,
-                      "fixed_s": total - (trainer.loop_end - trainer.stamps[0]) - save})
+        stats.append(
+            {
+                "step_s": base,
+                "log_s": log,
+                "save_s": save,
+                "fixed_s": total - (trainer.loop_end - trainer.stamps[0]) - save,
+            }
+        )
         n = len(durations)
         return n * base + n * log / log_every + (save * n / every if every else 0.0)
 
@@ -312,29 +379,41 @@ def genda_side(cfg: DictConfig, steps: int, stats: list) -> Callable[[], float]:
 def sizes(quick: bool) -> dict[str, tuple[int, int | None]]:
     """(steps per timed call, batch override or None for the experiment's cpu-scale batch)."""
     if quick:
-        return {"dcgan": (2, 8), "ddpm": (2, 8), "dann": (3, 16)}
-    return {"dcgan": (12, None), "ddpm": (6, 32), "dann": (30, None)}
+        return {"dcgan": (3, 4), "ddpm": (3, 4), "dann": (3, 8)}
+    return {"dcgan": (12, None), "ddpm": (8, None), "dann": (30, None)}
 
 
 def bench_kind(kind: Kind, steps: int, batch: int | None, repeats: int, warmup: int) -> Comparison:
     """genda (A) vs plain (B) for one step kind; notes hold steady-state and save times."""
-    overrides = [f"trainer.max_steps={steps}"] + ([f"{kind.batch_key}={batch}"] if batch else [])
-    cfg = compose(kind.experiment, overrides)
+    cfg = compose(kind.experiment, kind.overrides(steps, batch))
     g_stats, p_stats = [], []
     device = default_device()
     images = steps * kind.images(cfg)
-    row = compare("loop", f"{kind.name} train step ({kind.experiment}, {images // steps} img/step, {steps} steps)",
-                  ("genda Trainer", genda_side(cfg, steps, g_stats)),
-                  ("plain PyTorch loop", plain_side(kind, cfg, steps, device, p_stats)),
-                  repeats=repeats, warmup=warmup, work=images, device=device)
+    row = compare(
+        "loop",
+        f"{kind.name} train step ({kind.experiment}, {images // steps} img/step, {steps} steps)",
+        ("genda Trainer", genda_side(cfg, steps, g_stats)),
+        ("plain PyTorch loop", plain_side(kind, cfg, steps, device, p_stats)),
+        repeats=repeats,
+        warmup=warmup,
+        work=images,
+        device=device,
+    )
     med = lambda xs, k: statistics.median(x[k] for x in xs[warmup:])  # noqa: E731
-    row.notes = {"step_ratio_no_log_no_checkpoint": med(p_stats, "step_s") / med(g_stats, "step_s"),
-                 "genda_step_s": med(g_stats, "step_s"), "plain_step_s": med(p_stats, "step_s"),
-                 "genda_log_write_s": med(g_stats, "log_s"), "genda_save_s": med(g_stats, "save_s"),
-                 "plain_save_s": med(p_stats, "save_s"), "genda_fixed_s_per_run": med(g_stats, "fixed_s"),
-                 "checkpoint_every": int(cfg.trainer.checkpoint_every or 0), "log_every": int(cfg.trainer.log_every),
-                 "logger": str(cfg.logger.mode), "ema": bool(cfg.model.get("ema_decay", 0)),
-                 "progress": bool(cfg.trainer.progress)}
+    row.notes = {
+        "step_ratio_no_log_no_checkpoint": med(p_stats, "step_s") / med(g_stats, "step_s"),
+        "genda_step_s": med(g_stats, "step_s"),
+        "plain_step_s": med(p_stats, "step_s"),
+        "genda_log_write_s": med(g_stats, "log_s"),
+        "genda_save_s": med(g_stats, "save_s"),
+        "plain_save_s": med(p_stats, "save_s"),
+        "genda_fixed_s_per_run": med(g_stats, "fixed_s"),
+        "checkpoint_every": int(cfg.trainer.checkpoint_every or 0),
+        "log_every": int(cfg.trainer.log_every),
+        "logger": str(cfg.logger.mode),
+        "ema": bool(cfg.model.get("ema_decay", 0)),
+        "progress": bool(cfg.trainer.progress),
+    }
     return row
 
 
@@ -345,7 +424,9 @@ def run(quick: bool = False) -> dict:
     for name, (steps, batch) in sizes(quick).items():
         kind = KINDS[name]
         if not kind.ready():
-            out[name] = {"skipped": f"{kind.task_module} or conf/experiment/{kind.experiment}.yaml not in the repo yet"}
+            out[name] = {
+                "skipped": f"{kind.task_module} or conf/experiment/{kind.experiment}.yaml not in the repo yet"
+            }
             continue
         out[name] = bench_kind(kind, steps, batch, repeats, warmup)
     return out

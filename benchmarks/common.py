@@ -34,7 +34,11 @@ def timed(fn: Callable[[], float | None], device: torch.device | str | None = No
     t0 = time.perf_counter()
     own = fn()
     sync(device)
-    return float(own) if isinstance(own, int | float) and not isinstance(own, bool) else time.perf_counter() - t0
+    return (
+        float(own)
+        if isinstance(own, int | float) and not isinstance(own, bool)
+        else time.perf_counter() - t0
+    )
 
 
 @dataclass
@@ -62,18 +66,38 @@ class Comparison:
 
     def describe(self, which: str) -> str:
         """'label: 12.3 images/s' or 'label: 0.456 s' for side 'a' or 'b'."""
-        label, secs = (self.side_a, self.a_seconds) if which == "a" else (self.side_b, self.b_seconds)
+        label, secs = (
+            (self.side_a, self.a_seconds) if which == "a" else (self.side_b, self.b_seconds)
+        )
         rate = self.rate(secs)
-        return f"{label}: {rate:.3g} {self.unit}/s" if rate else f"{label}: {statistics.median(secs):.3g} s"
+        return (
+            f"{label}: {rate:.3g} {self.unit}/s"
+            if rate
+            else f"{label}: {statistics.median(secs):.3g} s"
+        )
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio, "repeats": len(self.a_seconds),
-                "a_per_s": self.rate(self.a_seconds), "b_per_s": self.rate(self.b_seconds)}
+        return {
+            **asdict(self),
+            "ratio": self.ratio,
+            "repeats": len(self.a_seconds),
+            "a_per_s": self.rate(self.a_seconds),
+            "b_per_s": self.rate(self.b_seconds),
+        }
 
 
-def compare(benchmark: str, comparison: str, a: Side, b: Side, repeats: int = 5, warmup: int = 1,
-            work: float | None = None, unit: str = "images", device: torch.device | str | None = None,
-            notes: dict | None = None) -> Comparison:
+def compare(
+    benchmark: str,
+    comparison: str,
+    a: Side,
+    b: Side,
+    repeats: int = 5,
+    warmup: int = 1,
+    work: float | None = None,
+    unit: str = "images",
+    device: torch.device | str | None = None,
+    notes: dict | None = None,
+) -> Comparison:
     """Time A and B alternately (ABBA order, so drift on a shared machine cancels) after
     `warmup` untimed calls of each; returns the row with every repeat kept."""
     (label_a, fa), (label_b, fb) = a, b
@@ -88,7 +112,9 @@ def compare(benchmark: str, comparison: str, a: Side, b: Side, repeats: int = 5,
         else:
             tb.append(timed(fb, device))
             ta.append(timed(fa, device))
-    return Comparison(benchmark, comparison, label_a, label_b, ta, tb, work, unit, dict(notes or {}))
+    return Comparison(
+        benchmark, comparison, label_a, label_b, ta, tb, work, unit, dict(notes or {})
+    )
 
 
 def machine() -> dict:
@@ -100,9 +126,19 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     dev = default_device()
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "device": str(dev), "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None,
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
-                    if k in os.environ}}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(dev),
+        "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "env": {
+            k: os.environ[k]
+            for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
+            if k in os.environ
+        },
+    }

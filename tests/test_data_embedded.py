@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,10 @@ def test_syndigits_renders_readable_varied_images(twice) -> None:
     counts = torch.bincount(d.train.labels, minlength=10)
     assert counts.min() > 100  # labels roughly uniform over 0..9
     assert len(meta["sources"]) >= 20  # matplotlib alone ships ~20 usable fonts
+
+
+def test_debian_extras_script_without_apt_get_exits_0(tmp_path) -> None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "install_debian_extras.sh"
+    proc = subprocess.run(["/bin/bash", str(script)], env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "no apt-get here" in proc.stdout

@@ -162,3 +162,23 @@ def test_cli_list_and_show(tmp_path, capsys) -> None:
     from PIL import Image
 
     assert Image.open(png).size == (10 * 30 + 2, 10 * 30 + 2)  # 10 rows (classes) x 10 columns
+
+
+def _idx(path: Path, arr: torch.Tensor) -> None:
+    dims = b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(b"\0\0\x08" + bytes([arr.ndim]) + dims + arr.numpy().tobytes())
+
+
+def test_torchvision_source_reads_existing_files(tmp_path) -> None:
+    """The torchvision path (used with download=true) on files laid out as torchvision keeps them."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    want = {}
+    for prefix, n in (("train", 12), ("t10k", 5)):
+        x, y = _images(n, 1)[:, 0], torch.arange(n, dtype=torch.uint8) % 10
+        _idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        _idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+        want[prefix] = (x, y)
+    d = load_domain("mnist_torchvision", data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    assert torch.equal(d.train.images[:, 0], want["train"][0]) and torch.equal(d.val.labels, want["t10k"][1].long())
+    assert "torchvision MNIST" in d.provenance and not d.embedded

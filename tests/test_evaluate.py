@@ -108,3 +108,20 @@ def test_module_entry_point_exits_2_with_one_line(tmp_path):
     proc = genda("mse", str(tmp_path / "nope"), str(tmp_path), module="genda.evaluate", timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("genda.evaluate: error: ")
+
+
+@pytest.mark.slow
+def test_accuracy_of_a_label_named_folder_equals_the_evaluator_on_tensors(smoke_run, tmp_path):
+    from genda.data.domain import load_domain
+    from genda.metrics.accuracy import DigitEvaluator
+
+    ckpt = smoke_run("classifier_mnist") / "checkpoints" / "last.ckpt"
+    val = load_domain("mnist").val
+    images, labels = val.images[:60], val.labels[:60]
+    names = [f"{int(y)}_{i:03d}.png" for i, y in enumerate(labels)]
+    _write(tmp_path / "digits", [im[0].numpy() for im in images], names)
+    assert main(["accuracy", "--folder", str(tmp_path / "digits"), "--classifier", str(ckpt),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    want = DigitEvaluator.from_checkpoint(ckpt).accuracy(images.float() / 127.5 - 1, labels)
+    assert r["n"] == 60 and r["value"] == pytest.approx(want, abs=1e-9) and 0 < want <= 1

@@ -11,7 +11,7 @@ import torch
 from torchvision.utils import save_image
 
 from genda.data.domain import Domain, default_cache_dir, domain_names, load_domain
-from genda.data.embedded import BUILDERS, build_embedded, cache_key
+from genda.data.embedded import BUILDERS, build_embedded, cache_key, fashion_dir
 from genda.data.folders import export
 from genda.data.sources import REAL
 from genda.data.store import read_meta
@@ -22,6 +22,8 @@ def _status(name: str, cache: Path, data_dir: str | None) -> str:
     """One line per domain: state, sizes and provenance, without building or decoding."""
     if name in BUILDERS:
         meta = read_meta(cache / "embedded" / cache_key(name))
+        if meta is None and name == "fashion" and fashion_dir(cache) is None:
+            return "left out   (needs Debian dataset-fashion-mnist: bash scripts/install_debian_extras.sh)"
         if meta is None:
             return "not built  (python -m genda.data build)"
         s, shape = meta["sizes"], "x".join(map(str, meta["shape"]))

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genda.data.domain import Domain, Split
+from genda.data.domain import Domain, Split, file_checksum
 from genda.data.store import load_splits, read_meta, save_splits
 from genda.errors import DataError
 
@@ -148,8 +148,11 @@ FASHION_REL = Path("usr/share/datasets/fashion-mnist")
 
 
 def fashion_dir(cache_dir: Path) -> Path | None:
-    """Folder with Fashion-MNIST's idx files (system install or unpacked .deb in the cache)."""
-    for root in (Path("/"), cache_dir / "debian" / FASHION_DEB):
+    """Folder with Fashion-MNIST's idx files (system install, or the .deb unpacked in this cache
+    or in the default cache where `make install` puts it)."""
+    from genda.data.domain import default_cache_dir
+
+    for root in (Path("/"), cache_dir / "debian" / FASHION_DEB, default_cache_dir() / "debian" / FASHION_DEB):
         if (root / FASHION_REL / "train-images-idx3-ubyte.gz").is_file():
             return root / FASHION_REL
     return None
@@ -189,16 +192,17 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
-@builder("fashion", "Fashion-MNIST, 60k/10k, 28x28x1 (Debian dataset-fashion-mnist; optional)")
+@builder("fashion", "Fashion-MNIST, 60k/10k, 28x28x1 (Debian dataset-fashion-mnist; optional)", version=2)
 def build_fashion(cache_dir: Path) -> Built:
     root = fetch_fashion(cache_dir)
-    parts = {}
+    parts, sources = {}, []
     for split, prefix in (("train", "train"), ("val", "t10k")):
-        x = read_idx(root / f"{prefix}-images-idx3-ubyte.gz")[:, None]
-        y = read_idx(root / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
-        parts[split] = _split(x.copy(), y)
+        files = [root / f"{prefix}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
+        x, y = (read_idx(f) for f in files)
+        parts[split] = _split(x[:, None].copy(), y.astype(np.int64))
+        sources += [f"{FASHION_DEB}: {f.name} ({file_checksum(f)[:16]})" for f in files]
     return parts, {"provenance": "Fashion-MNIST (Xiao et al. 2017), 60k/10k, Debian dataset-fashion-mnist",
-                   "sources": [str(root)]}
+                   "sources": sources}
 
 
 def _lfw(first: int, last: int) -> torch.Tensor:

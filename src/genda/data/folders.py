@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +142,7 @@ def export(splits: dict[str, Split], out: Path, limit: int | None = None) -> Pat
     """Write splits in the course layout (labelled: data/ + CSVs; unlabelled: train/, val/)."""
     labelled = splits["train"].labels is not None
     out.mkdir(parents=True, exist_ok=True)
-    index = 0
+    index, width = 0, max(5, len(str(sum(len(sp) for sp in splits.values()))))
     for s in SPLITS:
         sp = splits[s]
         n = len(sp) if limit is None else min(limit, len(sp))
@@ -151,7 +150,7 @@ def export(splits: dict[str, Split], out: Path, limit: int | None = None) -> Pat
         folder.mkdir(exist_ok=True)
         rows = []
         for i in range(n):
-            name = f"{index:05d}.png"
+            name = f"{index:0{width}d}.png"
             write_png(sp.images[i], folder / name)
             if labelled:
                 rows.append((name, int(sp.labels[i])))
@@ -159,6 +158,4 @@ def export(splits: dict[str, Split], out: Path, limit: int | None = None) -> Pat
         if labelled:
             with open(out / f"{s}.csv", "w", newline="") as f:
                 csv.writer(f).writerows([COLUMNS, *rows])
-    (out / "genda_export.json").write_text(json.dumps({"splits": {s: min(limit or 10**9, len(splits[s]))
-                                                                  for s in SPLITS}}))
     return out

@@ -7,6 +7,7 @@ the domain kwarg `download=true` and the machine has network (or the files are a
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,8 @@ def _missing(name: str, looked: list[str]) -> DataError:
 
 def _torchvision(name: str, root: Path, cache_dir: Path, download: bool) -> dict[str, Split]:
     """torchvision's copy of a dataset as uint8 splits (decoded once, then cached as tensors)."""
-    folder = cache_dir / "real" / f"torchvision-{name}"
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    folder = cache_dir / "real" / f"torchvision-{name}-{key}"
     if (meta := read_meta(folder)) is not None:
         return load_splits(folder, meta)
     from torchvision import datasets

@@ -111,10 +111,9 @@ class RunRecord:
         return " → ".join(parts) if parts else "unknown (no config.yaml)"
 
     def where(self) -> str:
-        try:
-            return os.path.relpath(self.run.run_dir)
-        except ValueError:
-            return str(self.run.run_dir)
+        """The run dir, relative to the working directory when it lies below it."""
+        rel = os.path.relpath(self.run.run_dir)
+        return str(self.run.run_dir) if rel.startswith("..") else rel
 
 
 def _kind(embedded: bool | None) -> str:

@@ -82,11 +82,8 @@ def write_feature_artifacts(
     )
     if not getattr(ctx.out, "enabled", True):  # artefacts are written by rank 0 only
         return
-    data = ctx.data
-    names = (
-        getattr(data.source, "domain_name", "source"),
-        getattr(data.target, "domain_name", "target"),
-    )
+    src = getattr(ctx.data.source, "domain_name", "source")
+    tgt = getattr(ctx.data.target, "domain_name", "target")
     domains = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).long()
     write_tsne(
         torch.cat([fs, ft]),
@@ -94,9 +91,9 @@ def write_feature_artifacts(
         domains,
         ctx.out.path("tsne_class.png"),
         ctx.out.path("tsne_domain.png"),
-        domain_names=[f"{n} (source)" if i == 0 else f"{n} (target)" for i, n in enumerate(names)],
+        domain_names=[f"{src} (source)", f"{tgt} (target)"],
         max_points=None,
-        title=title,
+        title=f"{title}: {src} → {tgt}",
     )
 
 
