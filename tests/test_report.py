@@ -32,10 +32,23 @@ MANIFEST = {
         "gan_b": {"experiment": "dcgan_b", "item": "gan", "label": "B"},
         "vae": {"experiment": "vae_faces", "item": "vae"},
         "ddpm": {"experiment": "ddpm_digits", "item": "ddpm"},
-        "ddim": {"experiment": "ddim_faces", "item": "ddim", "sweep": {"sampler.eta": [0.0, 0.5, 1.0]}},
-        "uda": {"experiment": "dann_mnistm_usps", "item": "uda", "pair": "M→U",
-                "sweep": {"model.mode": ["source_only", "dann", "target_only"]}},
-        "adda": {"experiment": "adda_mnistm_usps", "item": "uda", "pair": "M→U", "seeds": {"cpu": 1}},
+        "ddim": {
+            "experiment": "ddim_faces",
+            "item": "ddim",
+            "sweep": {"sampler.eta": [0.0, 0.5, 1.0]},
+        },
+        "uda": {
+            "experiment": "dann_mnistm_usps",
+            "item": "uda",
+            "pair": "M→U",
+            "sweep": {"model.mode": ["source_only", "dann", "target_only"]},
+        },
+        "adda": {
+            "experiment": "adda_mnistm_usps",
+            "item": "uda",
+            "pair": "M→U",
+            "seeds": {"cpu": 1},
+        },
         "clf": {"experiment": "classifier_mnist", "item": "classifier", "scales": ["cpu"]},
     },
 }
@@ -51,7 +64,9 @@ def test_expand_seeds_sweeps_scales(tmp_path: Path) -> None:
     m = _manifest(tmp_path)
     runs = m.expand("cpu", tmp_path / "r")
     names = [r.name for r in runs]
-    assert names.count("gan_a/seed0") == names.count("gan_a/seed1") == 1 and "gan_a/seed2" not in names
+    assert (
+        names.count("gan_a/seed0") == names.count("gan_a/seed1") == 1 and "gan_a/seed2" not in names
+    )
     assert [r.name for r in runs if r.entry.id == "adda"] == ["adda/seed0"]
     assert "ddim/eta_0.5/seed1" in names and "uda/mode_target_only/seed0" in names
     assert runs[0].run_dir == tmp_path / "r" / "cpu" / "gan_a" / "seed0"
@@ -65,12 +80,15 @@ def test_expand_seeds_sweeps_scales(tmp_path: Path) -> None:
         m.expand("cpu", tmp_path, only="nope")
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"x": {"experiment": "dcgan_a", "item": "nope"}}, "item 'nope'"),
-    ({"x": {"item": "gan"}}, "needs an 'experiment'"),
-    ({"x": {"experiment": "dcgan_a", "item": "gan", "seeds": "two"}}, "seeds must be"),
-    ({"x": {"experiment": "dcgan_a", "item": "gan", "scales": ["gpu"]}}, "scales must be"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"x": {"experiment": "dcgan_a", "item": "nope"}}, "item 'nope'"),
+        ({"x": {"item": "gan"}}, "needs an 'experiment'"),
+        ({"x": {"experiment": "dcgan_a", "item": "gan", "seeds": "two"}}, "seeds must be"),
+        ({"x": {"experiment": "dcgan_a", "item": "gan", "scales": ["gpu"]}}, "scales must be"),
+    ],
+)
 def test_bad_manifest_names_file_and_entry(tmp_path: Path, bad: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as e:
         _manifest(tmp_path, {"runs": bad})
@@ -89,7 +107,9 @@ def test_repo_manifest_names_existing_experiments(tmp_path: Path) -> None:
 
 
 def test_plan_skips_only_complete_runs_with_the_same_config(tmp_path: Path) -> None:
-    m = _manifest(tmp_path, {"runs": {"c": {"experiment": "classifier_mnist", "item": "classifier"}}})
+    m = _manifest(
+        tmp_path, {"runs": {"c": {"experiment": "classifier_mnist", "item": "classifier"}}}
+    )
     run = m.expand("smoke", tmp_path)[0]
     wanted = compose_config(command_overrides(run, "smoke", "g", ["logger.mode=disabled"]))
     assert wanted["trainer"]["max_steps"] == 4 and wanted["group"] == "g" and wanted["seed"] == 0
@@ -103,8 +123,16 @@ def test_plan_skips_only_complete_runs_with_the_same_config(tmp_path: Path) -> N
     assert plan(run, wanted) == "resume"
     (run.run_dir / "status.json").write_text('{"state": "complete", "step": 4}')
     assert plan(run, wanted) == "skip"
-    other = compose_config(command_overrides(run, "smoke", "g", ["logger.mode=disabled", "trainer.max_steps=5"]))
+    other = compose_config(
+        command_overrides(run, "smoke", "g", ["logger.mode=disabled", "trainer.max_steps=5"])
+    )
     assert plan(run, other) == "fresh"
+    w_and_b = compose_config(
+        command_overrides(run, "smoke", "other-group", ["logger.mode=offline"])
+    )
+    assert (
+        w_and_b["logger"]["mode"] == "offline" and plan(run, w_and_b) == "skip"
+    )  # cannot change results
     assert compose_config(["experiment=no_such_experiment"]) is None
 
 
@@ -115,15 +143,25 @@ def _png(path: Path, w: int, h: int, seed: int = 0) -> None:
     Image.fromarray(rgb).save(path)
 
 
-def _fake_run(run, domain, summary: dict, files: dict[str, object], state: str = "complete", extra=None):
+def _fake_run(
+    run, domain, summary: dict, files: dict[str, object], state: str = "complete", extra=None
+):
     d = run.run_dir
     (d / "artifacts").mkdir(parents=True, exist_ok=True)
-    data = {"source": {"domain": domain[0]}, "target": {"domain": domain[1]}} if isinstance(domain, tuple) \
+    data = (
+        {"source": {"domain": domain[0]}, "target": {"domain": domain[1]}}
+        if isinstance(domain, tuple)
         else {"domain": domain}
+    )
     (d / "config.yaml").write_text(yaml.safe_dump({"data": data, **(extra or {})}))
-    flags = {"data/source/embedded": True, "data/target/embedded": True} if isinstance(domain, tuple) \
+    flags = (
+        {"data/source/embedded": True, "data/target/embedded": True}
+        if isinstance(domain, tuple)
         else {"data/embedded": True}
-    rows = [{"step": 0, **flags}] + [{"step": s, "train/recon": 1.0 / s, "train/kl": 5.0 + s} for s in (1, 2, 3)]
+    )
+    rows = [{"step": 0, **flags}] + [
+        {"step": s, "train/recon": 1.0 / s, "train/kl": 5.0 + s} for s in (1, 2, 3)
+    ]
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (d / "status.json").write_text(json.dumps({"state": state, "step": 3}))
     (d / "summary.json").write_text(json.dumps(summary))
@@ -143,19 +181,48 @@ def _fake_runs(m, root: Path) -> None:
     for run in m.expand("cpu", root):
         e, seed = run.entry.id, run.seed
         if e.startswith("gan"):
-            _fake_run(run, "faces_embedded", {"fid": 100.0 + seed, "face_score": 50.0},
-                      {"first32.png": "png", "eval.json": {"n_real": 64, "n_fake": 16},
-                       "summary_generator.txt": "G layers", "summary_discriminator.txt": "D layers"})
+            _fake_run(
+                run,
+                "faces_embedded",
+                {"fid": 100.0 + seed, "face_score": 50.0},
+                {
+                    "first32.png": "png",
+                    "eval.json": {"n_real": 64, "n_fake": 16},
+                    "summary_generator.txt": "G layers",
+                    "summary_discriminator.txt": "D layers",
+                },
+            )
         elif e == "vae":
             rng = np.random.default_rng(0)
-            _fake_run(run, "faces_embedded", {"fid": 200.0, "recon": 0.1},
-                      {"reconstructions.png": "png", "samples32.png": "png", "summary_vae.txt": "V",
-                       "reconstruction_mse.json": {"mse": [0.1] * 10, "mse_255": [1625.0] * 10},
-                       "latents.npz": {"mu": rng.normal(size=(40, 8)), "attr_Blond_Hair": rng.integers(0, 2, 40)}})
+            _fake_run(
+                run,
+                "faces_embedded",
+                {"fid": 200.0, "recon": 0.1},
+                {
+                    "reconstructions.png": "png",
+                    "samples32.png": "png",
+                    "summary_vae.txt": "V",
+                    "reconstruction_mse.json": {"mse": [0.1] * 10, "mse_255": [1625.0] * 10},
+                    "latents.npz": {
+                        "mu": rng.normal(size=(40, 8)),
+                        "attr_Blond_Hair": rng.integers(0, 2, 40),
+                    },
+                },
+            )
         elif e == "ddpm":
-            _fake_run(run, "mnistm", {"accuracy": 0.9, "n_images": 1000},
-                      {"grid.png": "png", "reverse_process.png": "png",
-                       "eval.json": {"per_digit": {str(d): 0.9 for d in range(10)}, "evaluator": "lenet"}})
+            _fake_run(
+                run,
+                "mnistm",
+                {"accuracy": 0.9, "n_images": 1000},
+                {
+                    "grid.png": "png",
+                    "reverse_process.png": "png",
+                    "eval.json": {
+                        "per_digit": {str(d): 0.9 for d in range(10)},
+                        "evaluator": "lenet",
+                    },
+                },
+            )
         elif e == "ddim":
             eta = float(dict(run.variant)["sampler.eta"])
             files = {"eta_row.png": "png", "slerp.png": "png", "lerp.png": "png"}
@@ -163,12 +230,21 @@ def _fake_runs(m, root: Path) -> None:
         elif run.entry.item == "uda":
             mode = dict(run.variant).get("model.mode")
             state = "failed" if mode == "target_only" and seed == 1 else "complete"
-            _fake_run(run, ("mnistm", "uci_digits"), {"target_acc": 0.5 + 0.1 * seed},
-                      {"tsne_class.png": "png", "tsne_domain.png": "png"}, state,
-                      extra={"model": {"mode": mode}} if mode else {"model": {"_target_": "genda.tasks.uda.ADDATask"}})
+            _fake_run(
+                run,
+                ("mnistm", "uci_digits"),
+                {"target_acc": 0.5 + 0.1 * seed},
+                {"tsne_class.png": "png", "tsne_domain.png": "png"},
+                state,
+                extra={"model": {"mode": mode}}
+                if mode
+                else {"model": {"_target_": "genda.tasks.uda.ADDATask"}},
+            )
     failed = m.expand("cpu", root, only="clf")[0].run_dir
     failed.mkdir(parents=True)
-    (failed / "runner.json").write_text(json.dumps({"state": "failed", "error": "genda: error: bad key"}))
+    (failed / "runner.json").write_text(
+        json.dumps({"state": "failed", "error": "genda: error: bad key"})
+    )
     (root / "cpu" / "vae" / "seed1" / "artifacts" / "samples32.png").unlink()
 
 
@@ -193,20 +269,30 @@ def test_report_has_every_section_and_no_broken_links(fake_report: Path) -> None
     links = _image_links(md)
     assert len(links) == 2 + 4 + 2 + 3 + 4 * 2 and all((fake_report / p).is_file() for p in links)
     assert page.count('<img src="data:image/png;base64,') == len(links)
-    assert "src=\"img/" not in page and "file://" not in page  # self-contained
+    assert 'src="img/' not in page and "file://" not in page  # self-contained
 
 
 def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None:
     md = (fake_report / "REPORT.md").read_text()
     gan_a = next(x for x in md.splitlines() if x.startswith("| A |"))
-    assert f"{statistics.mean([100.0, 101.0]):.2f} ± {statistics.stdev([100.0, 101.0]):.2f} (n=2)" in gan_a
+    assert (
+        f"{statistics.mean([100.0, 101.0]):.2f} ± {statistics.stdev([100.0, 101.0]):.2f} (n=2)"
+        in gan_a
+    )
     assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "0, 1" in gan_a
     uda = next(x for x in md.splitlines() if x.startswith("| M→U |"))
     assert "mnistm (embedded stand-in) → uci_digits (embedded stand-in)" in uda
-    assert "55.0 ± 7.1 (n=2)" in uda and "50.0 (n=1) (1 failed)" in uda and "50.0 (n=1) |" in uda  # ADDA: 1 seed
-    assert "76.66" in md and "22.97" in md and "2.47" in md  # published / course numbers beside the tables
+    assert (
+        "55.0 ± 7.1 (n=2)" in uda and "50.0 (n=1) (1 failed)" in uda and "50.0 (n=1) |" in uda
+    )  # ADDA: 1 seed
+    assert (
+        "76.66" in md and "22.97" in md and "2.47" in md
+    )  # published / course numbers beside the tables
     assert "genda: error: bad key" in md and "| failed |" in md
-    assert "**missing:** samples of `vae/seed0`" not in md and "missing:** samples of `vae/seed1`" not in md
+    assert (
+        "**missing:** samples of `vae/seed0`" not in md
+        and "missing:** samples of `vae/seed1`" not in md
+    )
     assert "1625.0" in md and "Per-digit accuracy" in md
 
 
@@ -225,7 +311,9 @@ def test_eta_grid_stacks_the_per_eta_rows_in_order(fake_report: Path) -> None:
 
 
 def test_mean_std_matches_statistics() -> None:
-    assert mean_std([0.5, 0.7, 0.9], 100.0, 1) == f"70.0 ± {statistics.stdev([50, 70, 90]):.1f} (n=3)"
+    assert (
+        mean_std([0.5, 0.7, 0.9], 100.0, 1) == f"70.0 ± {statistics.stdev([50, 70, 90]):.1f} (n=3)"
+    )
     assert mean_std([], 1.0) == "—" and mean_std([None, 2.0]) == "2.00 (n=1)"
 
 
@@ -240,26 +328,48 @@ def test_doc_escapes_html_and_renders_inline_marks(tmp_path: Path) -> None:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian package chromium not installed "
-                    "(apt-get install -y chromium) — cannot render report.html headless")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian package chromium not installed "
+    "(apt-get install -y chromium) — cannot render report.html headless",
+)
 def test_report_html_renders_in_chromium(fake_report: Path, tmp_path: Path) -> None:
     """Screenshot is not blank, and every <img> decoded (naturalWidth > 0) in the DOM."""
     page = tmp_path / "page.html"
-    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
-             "document.body.setAttribute('data-loaded',i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});"
-             "</script></body>")
+    probe = (
+        "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+        "document.body.setAttribute('data-loaded',i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});"
+        "</script></body>"
+    )
     page.write_text((fake_report / "report.html").read_text().replace("</body>", probe))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", "--virtual-time-budget=5000", page.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [str(CHROMIUM), *flags, "--dump-dom", "--virtual-time-budget=5000", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     loaded = re.search(r'data-loaded="(\d+)/(\d+)"', dom)
     assert loaded, "page did not finish loading"
     assert loaded.group(1) == loaded.group(2) and int(loaded.group(2)) > 10
     shot = tmp_path / "shot.png"
-    subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,3000",
-                    page.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.shape == (3000, 1200) and pixels.std() > 10  # text, tables and images, not a blank page
+    assert (
+        pixels.shape == (3000, 1200) and pixels.std() > 10
+    )  # text, tables and images, not a blank page
     shutil.copyfile(shot, fake_report / "chromium_screenshot.png")

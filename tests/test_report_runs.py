@@ -15,10 +15,17 @@ from genda.report.build import SECTIONS
 
 from .conftest import genda
 
-FIXTURE = {"group": "t", "runs": {
-    "clf": {"experiment": "classifier_mnist", "item": "classifier", "label": "LeNet"},
-    "bad": {"experiment": "classifier_mnist", "item": "classifier", "overrides": ["trainer.no_such_key=1"]},
-}}
+FIXTURE = {
+    "group": "t",
+    "runs": {
+        "clf": {"experiment": "classifier_mnist", "item": "classifier", "label": "LeNet"},
+        "bad": {
+            "experiment": "classifier_mnist",
+            "item": "classifier",
+            "overrides": ["trainer.no_such_key=1"],
+        },
+    },
+}
 
 
 def _report(tmp: Path, command: str, *args: str, manifest: Path | None = None):
@@ -29,7 +36,9 @@ def _report(tmp: Path, command: str, *args: str, manifest: Path | None = None):
 
 
 def _last(tmp: Path, scale: str = "smoke") -> dict[str, dict]:
-    return {r["run"]: r for r in json.loads((tmp / "runs" / scale / "runner_last.json").read_text())}
+    return {
+        r["run"]: r for r in json.loads((tmp / "runs" / scale / "runner_last.json").read_text())
+    }
 
 
 @pytest.mark.slow
@@ -40,7 +49,10 @@ def test_failed_run_is_reported_rest_completes_and_rerun_trains_nothing(tmp_path
     assert first.returncode == 0, first.stderr
     last = _last(tmp_path)
     assert last["clf/seed0"]["state"] == "complete" and last["clf/seed0"]["action"] == "ran"
-    assert last["bad/seed0"]["state"] == "failed" and "trainer.no_such_key" in last["bad/seed0"]["error"]
+    assert (
+        last["bad/seed0"]["state"] == "failed"
+        and "trainer.no_such_key" in last["bad/seed0"]["error"]
+    )
     md = (tmp_path / "out" / "REPORT.md").read_text()
     assert re.search(r"\| `bad/seed0` \| classifier \| failed \|.*trainer\.no_such_key", md)
     assert re.search(r"\| LeNet \| \d+\.\d\d \(n=1\) \| mnist \(embedded stand-in\)", md)
@@ -54,12 +66,33 @@ def test_failed_run_is_reported_rest_completes_and_rerun_trains_nothing(tmp_path
     # an interrupted run with the same config resumes from its checkpoint
     status = json.loads((run / "status.json").read_text())
     (run / "status.json").write_text(json.dumps({**status, "state": "interrupted"}))
-    third = _report(tmp_path, "run", "--scale", "smoke", "--only", "clf", "logger.mode=disabled", manifest=manifest)
-    assert "clf/seed0: resuming" in third.stdout and _last(tmp_path)["clf/seed0"]["action"] == "resumed"
+    third = _report(
+        tmp_path,
+        "run",
+        "--scale",
+        "smoke",
+        "--only",
+        "clf",
+        "logger.mode=disabled",
+        manifest=manifest,
+    )
+    assert (
+        "clf/seed0: resuming" in third.stdout
+        and _last(tmp_path)["clf/seed0"]["action"] == "resumed"
+    )
     assert "resumed from" in (run / "runner.log").read_text()
     # a changed config is rerun from scratch; the old results are kept aside
-    fourth = _report(tmp_path, "run", "--scale", "smoke", "--only", "clf", "logger.mode=disabled",
-                     "trainer.max_steps=3", manifest=manifest)
+    fourth = _report(
+        tmp_path,
+        "run",
+        "--scale",
+        "smoke",
+        "--only",
+        "clf",
+        "logger.mode=disabled",
+        "trainer.max_steps=3",
+        manifest=manifest,
+    )
     assert "clf/seed0: running" in fourth.stdout
     assert json.loads((run / "status.json").read_text())["step"] == 3
     assert len(list((tmp_path / "runs" / "smoke" / ".stale").iterdir())) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -84,12 +85,15 @@ def decode(paths: list[Path]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
-def _fingerprint(files: list[Path], extra: list[Path]) -> str:
-    """Key of a folder's contents: path, size and mtime of every file (listed images + CSVs)."""
-    h = hashlib.sha256()
-    for p in [*extra, *files]:
-        st = p.stat() if p.exists() else None
-        h.update(f"{p.resolve()}|{st and st.st_size}|{st and st.st_mtime_ns}\n".encode())
+def _fingerprint(root: Path, files: list[Path]) -> str:
+    """Key of a folder's contents: its real path, then path, size and mtime of every file."""
+    h = hashlib.sha256(str(root.resolve()).encode())
+    for p in files:
+        try:
+            st = os.stat(p)
+            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{p}|missing\n".encode())
     return h.hexdigest()[:20]
 
 
@@ -111,7 +115,7 @@ def _layout(root: Path) -> dict[str, tuple[list[Path], list[int] | None, list[Pa
 def read_course(root: Path, cache_dir: Path | None) -> dict[str, Split]:
     """A course-layout folder as {"train", "val"} splits, from the tensor cache when unchanged."""
     layout = _layout(root)
-    key = _fingerprint([p for s in SPLITS for p in layout[s][0]], [f for s in SPLITS for f in layout[s][2]])
+    key = _fingerprint(root, [p for s in SPLITS for p in (*layout[s][2], *layout[s][0])])
     folder = cache_dir / "real" / f"{root.name}-{key}" if cache_dir else None
     if folder is not None and (meta := read_meta(folder)) is not None:
         splits = load_splits(folder, meta)

@@ -15,25 +15,43 @@ from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m genda.report", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "run (or skip/resume) every manifest run, then build the report"),
-                        ("build", "build the report from existing run dirs; trains nothing")):
+    for name, help_ in (
+        ("run", "run (or skip/resume) every manifest run, then build the report"),
+        ("build", "build the report from existing run dirs; trains nothing"),
+    ):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("--scale", choices=SCALES, default=None if name == "build" else "cpu",
-                       help="run scale (build: default = the scale run last)")
+        s.add_argument(
+            "--scale",
+            choices=SCALES,
+            default=None if name == "build" else "cpu",
+            help="run scale (build: default = the scale run last)",
+        )
         s.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
-        s.add_argument("--runs", type=Path, default=Path("outputs/report_runs"), help="run dirs root")
+        s.add_argument(
+            "--runs", type=Path, default=Path("outputs/report_runs"), help="run dirs root"
+        )
         s.add_argument("--out", type=Path, default=Path("outputs/report"), help="report folder")
-        s.add_argument("--seeds", type=int, default=None, help="seeds per entry (default: the manifest's)")
+        s.add_argument(
+            "--seeds", type=int, default=None, help="seeds per entry (default: the manifest's)"
+        )
         if name == "run":
-            s.add_argument("--only", help="run only the entries of this item (gan, vae, ...) or entry id")
-            s.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run, e.g. logger.mode=disabled")
+            s.add_argument(
+                "--only", help="run only the entries of this item (gan, vae, ...) or entry id"
+            )
+            s.add_argument(
+                "overrides",
+                nargs="*",
+                help="extra Hydra overrides for every run, e.g. logger.mode=disabled",
+            )
     return p.parse_args(argv)
 
 
 def _last_scale(runs: Path) -> str:
     logs = sorted(runs.glob("*/runner_last.json"), key=lambda p: p.stat().st_mtime)
     if not logs:
-        raise GendaError(f"no report runs under {runs}: run `python -m genda.report run --scale S` first")
+        raise GendaError(
+            f"no report runs under {runs}: run `python -m genda.report run --scale S` first"
+        )
     return logs[-1].parent.name
 
 
@@ -46,10 +64,21 @@ def main(argv: list[str] | None = None) -> int:
         manifest = load_manifest(a.manifest)
         runs = a.runs.resolve()
         if a.command == "run":
-            outcomes = run_manifest(manifest, a.scale, runs, a.overrides, a.only, a.seeds, say=lambda m: print(m, flush=True))
+            outcomes = run_manifest(
+                manifest,
+                a.scale,
+                runs,
+                a.overrides,
+                a.only,
+                a.seeds,
+                say=lambda m: print(m, flush=True),
+            )
             failed = [o for o in outcomes if o.state != "complete"]
-            print(f"[report] {len(outcomes) - len(failed)} complete, {len(failed)} not complete"
-                  + "".join(f"\n[report]   {o.run.name}: {o.state}: {o.error}" for o in failed), flush=True)
+            print(
+                f"[report] {len(outcomes) - len(failed)} complete, {len(failed)} not complete"
+                + "".join(f"\n[report]   {o.run.name}: {o.state}: {o.error}" for o in failed),
+                flush=True,
+            )
         scale = a.scale or _last_scale(runs)
         md, page = build_report(manifest, scale, runs, a.out, a.seeds)
     except GendaError as e:

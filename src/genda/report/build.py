@@ -63,17 +63,29 @@ COURSE_UDA = [  # course baseline, best student (target accuracy %)
     ("MNIST-M → USPS", "ADDA", "beat own DANN", "89.9"),
 ]
 UDA_METHODS = ("source_only", "dann", "target_only", "adda")
-UDA_NAMES = {"source_only": "trained on source", "dann": "DANN", "target_only": "trained on target",
-             "adda": "ADDA"}
+UDA_NAMES = {
+    "source_only": "trained on source",
+    "dann": "DANN",
+    "target_only": "trained on target",
+    "adda": "ADDA",
+}
 
 
 class Builder:
     """Collects the run records of one scale and renders the report into `out_dir`."""
 
-    def __init__(self, manifest: Manifest, scale: str, runs_root: Path, out_dir: Path,
-                 seeds: int | None = None) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        scale: str,
+        runs_root: Path,
+        out_dir: Path,
+        seeds: int | None = None,
+    ) -> None:
         self.manifest, self.scale, self.out = manifest, scale, Path(out_dir)
-        self.records = [RunRecord.read(r) for r in manifest.expand(scale, Path(runs_root), seeds=seeds)]
+        self.records = [
+            RunRecord.read(r) for r in manifest.expand(scale, Path(runs_root), seeds=seeds)
+        ]
         self.img = self.out / "img"
         self.doc = D.Document(f"genda report — scale {scale}")
 
@@ -81,8 +93,13 @@ class Builder:
     def image(self, rec: RunRecord, src: Path | None, caption: str, what: str, width: int = 0):
         """Copy an artefact into img/ and return an Image block (or a Missing note)."""
         if src is None or not src.is_file():
-            return D.Missing(f"{what} of `{rec.run.name}` ({rec.state}; expected under {rec.where()}/artifacts)")
-        dst = self.img / f"{rec.run.name.replace('/', '__')}__{src.relative_to(rec.artifacts).as_posix().replace('/', '__')}"
+            return D.Missing(
+                f"{what} of `{rec.run.name}` ({rec.state}; expected under {rec.where()}/artifacts)"
+            )
+        dst = (
+            self.img
+            / f"{rec.run.name.replace('/', '__')}__{src.relative_to(rec.artifacts).as_posix().replace('/', '__')}"
+        )
         shutil.copyfile(src, dst)
         return D.Image(dst, caption, width)
 
@@ -107,7 +124,11 @@ class Builder:
         return f"data: {r.data_text()}; scale: {self.scale}; seeds: {seeds}; run dir: `{r.where()}`"
 
     def failures(self, recs: list[RunRecord]) -> list:
-        return [D.Para(f"**{r.state}**: `{r.run.name}` — {r.error or 'no status'}") for r in recs if not r.ok]
+        return [
+            D.Para(f"**{r.state}**: `{r.run.name}` — {_short(r.error or 'no status.json')}")
+            for r in recs
+            if not r.ok
+        ]
 
     def no_runs(self, item: str) -> bool:
         if self.items(item):
@@ -115,30 +136,60 @@ class Builder:
         self.doc.add(D.Missing(f"the manifest has no '{item}' runs"))
         return True
 
-    def course_table(self, rows: list[tuple[str, str]]) -> D.Table:
-        """rows: (COURSE key, this report's value) -> a comparison table."""
-        return D.Table(["metric", "course baseline", "best student", f"this report ({self.scale})"],
-                       [[*COURSE[k], v] for k, v in rows], "Numbers to beat (PROTOCOLS.md)")
+    def course_table(
+        self, rows: list[tuple[str, list[str]]], labels: list[str] | None = None
+    ) -> D.Table:
+        """rows: (COURSE key, this report's values, one per label) -> a comparison table."""
+        cols = (
+            [f"{x} ({self.scale})" for x in labels] if labels else [f"this report ({self.scale})"]
+        )
+        return D.Table(
+            ["metric", "course baseline", "best student", *cols],
+            [[*COURSE[k], *v] for k, v in rows],
+            "Numbers to beat (PROTOCOLS.md)",
+        )
+
+    @staticmethod
+    def fid_counts(recs: list[RunRecord]) -> str:
+        """'n_real / n_fake' of the runs' FID (eval.json), flagging non-standard feature sizes."""
+        out = set()
+        for r in (x for x in recs if x.ok):
+            ev = r.json_artifact("eval.json") or {}
+            dims = ((r.config.get("metrics") or {}).get("fid") or {}).get("dims", 2048)
+            note = "" if dims == 2048 else f" ({dims}-d features: plumbing check, not a FID)"
+            out.add(f"{ev.get('n_real', '?')} / {ev.get('n_fake', '?')}{note}")
+        return " ; ".join(sorted(out)) or "—"
 
     def architectures(self, recs: list[RunRecord]) -> list:
         r = self.first_ok(recs)
         files = sorted(r.artifacts.glob("summary_*.txt"))
         if not files:
             return [D.Missing(f"architecture summaries of `{r.run.name}`")]
-        return [D.Code(f.read_text(), f"{self.label(recs)}: {f.stem.removeprefix('summary_')}") for f in files]
+        return [
+            D.Code(f.read_text(), f"{self.label(recs)}: {f.stem.removeprefix('summary_')}")
+            for f in files
+        ]
 
     # -- sections ----------------------------------------------------------------------
     def header(self) -> None:
-        n = {s: sum(r.state == s for r in self.records) for s in ("complete", "failed", "interrupted", "not run")}
-        self.doc.add(D.Para(
-            f"Built {time.strftime('%Y-%m-%d %H:%M:%S')} from the run dirs of `{self.manifest.path.name}` at "
-            f"scale **{self.scale}** (W&B group `{report_group(self.manifest, self.scale)}`). Runs: "
-            f"{n['complete']} complete, {n['failed']} failed, {n['interrupted']} interrupted, "
-            f"{n['not run']} not run (of {len(self.records)})."),
-            D.Para("Every number below names its data — an **embedded stand-in** built offline by genda "
-                   "(SOURCES.md) or the user's **real** course data — its scale, seeds and run dir. Numbers "
-                   "on stand-ins are not comparable with the course's, whose baselines are shown beside "
-                   "each table for orientation."))
+        n = {
+            s: sum(r.state == s for r in self.records)
+            for s in ("complete", "failed", "interrupted", "not run")
+        }
+        self.doc.add(
+            D.Para(
+                f"Built {time.strftime('%Y-%m-%d %H:%M:%S')} from the run dirs of `{self.manifest.path.name}` at "
+                f"scale **{self.scale}** (W&B group `{report_group(self.manifest, self.scale)}`). Runs: "
+                f"{n['complete']} complete, {n['failed']} failed, {n['interrupted']} interrupted, "
+                f"{n['not run']} not run (of {len(self.records)})."
+            ),
+            D.Para(
+                "Every number below names its data — an **embedded stand-in** built offline by genda "
+                "(SOURCES.md) or the user's **real** course data — its scale, seeds and run dir. Numbers "
+                "on stand-ins are not comparable with the course's, whose baselines are shown beside "
+                "each table for orientation."
+            ),
+        )
         self.doc.add(self.data_table())
 
     def data_table(self) -> D.Table:
@@ -149,8 +200,14 @@ class Builder:
         for r in self.records:
             for name, emb in r.domains():
                 used[name] = used.get(name) if emb is None else emb
-        rows = [[f"`{n}`", {True: "embedded stand-in", False: "real"}.get(e, "not logged"), known.get(n, "?")]
-                for n, e in sorted(used.items())]
+        rows = [
+            [
+                f"`{n}`",
+                {True: "embedded stand-in", False: "real"}.get(e, "not logged"),
+                known.get(n, "?"),
+            ]
+            for n, e in sorted(used.items())
+        ]
         return D.Table(["domain", "kind", "what it is"], rows, "Data used by the report's runs")
 
     def gan(self) -> None:
@@ -160,22 +217,61 @@ class Builder:
         rows, b = [], self.doc.add
         for recs in groups.values():
             ok = [r for r in recs if r.ok]
-            ev = (self.first_ok(recs).json_artifact("eval.json") or {})
-            n = f"{ev.get('n_real', '?')} / {ev.get('n_fake', '?')}" if ok else "—"
-            rows.append([self.label(recs), mean_std([r.value("fid") for r in ok]),
-                         mean_std([r.value("face_score") for r in ok], digits=1), n,
-                         self.first_ok(recs).data_text(), ", ".join(str(r.run.seed) for r in ok) or "—",
-                         self.first_ok(recs).where() if ok else f"failed: {recs[0].error}"])
-        b(D.Table(["method", "FID ↓", "face score ↑ (%)", "n_real / n_fake", "data", "seeds", "run dir"], rows,
-                  f"FID (pytorch-fid InceptionV3 pool3) and face score (MTCNN, exactly one face); scale {self.scale}"))
-        a = next(iter(groups.values()))
-        b(self.course_table([("fid", mean_std([r.value("fid") for r in a if r.ok])),
-                             ("face_score", mean_std([r.value("face_score") for r in a if r.ok], digits=1))]))
+            rows.append(
+                [
+                    self.label(recs),
+                    mean_std([r.value("fid") for r in ok]),
+                    mean_std([r.value("face_score") for r in ok], digits=1),
+                    self.fid_counts(recs),
+                    self.first_ok(recs).data_text(),
+                    ", ".join(str(r.run.seed) for r in ok) or "—",
+                    self.first_ok(recs).where() if ok else f"failed: {recs[0].error}",
+                ]
+            )
+        b(
+            D.Table(
+                [
+                    "method",
+                    "FID ↓",
+                    "face score ↑ (%)",
+                    "n_real / n_fake",
+                    "data",
+                    "seeds",
+                    "run dir",
+                ],
+                rows,
+                f"FID (pytorch-fid InceptionV3 pool3) and face score (MTCNN, exactly one face); scale {self.scale}",
+            )
+        )
+        b(
+            self.course_table(
+                [
+                    (
+                        k,
+                        [
+                            mean_std([r.value(k) for r in recs if r.ok], digits=d)
+                            for recs in groups.values()
+                        ],
+                    )
+                    for k, d in (("fid", 2), ("face_score", 1))
+                ],
+                [self.label(recs).split(":")[0] for recs in groups.values()],
+            )
+        )
         for recs in groups.values():
             r = self.first_ok(recs)
-            b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs),
-              self.image(r, r.artifact(*ART["gan_grid"]), f"{self.label(recs)}: first 32 generated images "
-                         f"(seed {r.run.seed})", "first-32 grid", 540))
+            b(
+                D.Heading(self.label(recs), 3),
+                D.Para(self.provenance(recs)),
+                *self.failures(recs),
+                self.image(
+                    r,
+                    r.artifact(*ART["gan_grid"]),
+                    f"{self.label(recs)}: first 32 generated images (seed {r.run.seed})",
+                    "first-32 grid",
+                    540,
+                ),
+            )
             if recs[0].run.entry.info.get("architecture", True):
                 b(*self.architectures(recs))
 
@@ -186,27 +282,70 @@ class Builder:
             r, b = self.first_ok(recs), self.doc.add
             ok = [x for x in recs if x.ok]
             b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs))
-            curve = figures.curves(r.metrics, ["train/recon", "train/kl", "val/recon", "val/kl"],
-                                   self.new_image(f"{r.run.name.replace('/', '__')}__curves.png"),
-                                   f"VAE learning curves ({r.run.name})")
-            b(D.Image(curve, "Learning curves: reconstruction MSE and KL (train: logged means; val)")
-              if curve else D.Missing(f"recon/KL rows in {r.where()}/metrics.jsonl"))
-            b(self.image(r, r.artifact(*ART["vae_recon"]), "Top: val images; bottom: reconstructions",
-                         "reconstructions", 640))
+            curve = figures.curves(
+                r.metrics,
+                ["train/recon", "train/kl", "val/recon", "val/kl"],
+                self.new_image(f"{r.run.name.replace('/', '__')}__curves.png"),
+                f"VAE learning curves ({r.run.name})",
+            )
+            b(
+                D.Image(
+                    curve, "Learning curves: reconstruction MSE and KL (train: logged means; val)"
+                )
+                if curve
+                else D.Missing(f"recon/KL rows in {r.where()}/metrics.jsonl")
+            )
+            b(
+                self.image(
+                    r,
+                    r.artifact(*ART["vae_recon"]),
+                    "Top: val images; bottom: reconstructions",
+                    "reconstructions",
+                    640,
+                )
+            )
             mse = r.json_artifact(*ART["vae_recon_mse"])
             if mse and "mse" in mse:
                 key = "mse_255" if "mse_255" in mse else "mse"
-                b(D.Table(["image", *[str(i) for i in range(len(mse[key]))], "mean"],
-                          [[f"MSE ({'0–255' if key == 'mse_255' else '[-1, 1]'} pixels)",
-                            *[f"{v:.1f}" if key == "mse_255" else f"{v:.4f}" for v in mse[key]],
-                            f"{np.mean(mse[key]):.4g}"]], "Per-image reconstruction MSE"))
+                b(
+                    D.Table(
+                        ["image", *[str(i) for i in range(len(mse[key]))], "mean"],
+                        [
+                            [
+                                f"MSE ({'0–255' if key == 'mse_255' else '[-1, 1]'} pixels)",
+                                *[f"{v:.1f}" if key == "mse_255" else f"{v:.4f}" for v in mse[key]],
+                                f"{np.mean(mse[key]):.4g}",
+                            ]
+                        ],
+                        "Per-image reconstruction MSE",
+                    )
+                )
             else:
                 b(D.Missing(f"per-image MSE (reconstruction_mse.json) of `{r.run.name}`"))
-            b(self.image(r, r.artifact(*ART["vae_samples"]), "32 random samples z ~ N(0, I)", "samples", 540))
-            b(D.Table(["metric", "value"], [["FID ↓", mean_std([x.value("fid") for x in ok])],
-                                            ["face score ↑ (%)", mean_std([x.value("face_score") for x in ok], digits=1)],
-                                            ["val recon MSE", mean_std([x.value("recon") for x in ok], digits=4)]],
-                      f"Samples scored like the GANs ({self.provenance(recs)})"))
+            b(
+                self.image(
+                    r,
+                    r.artifact(*ART["vae_samples"]),
+                    "32 random samples z ~ N(0, I)",
+                    "samples",
+                    540,
+                )
+            )
+            b(
+                D.Table(
+                    ["metric", "value"],
+                    [
+                        ["FID ↓", mean_std([x.value("fid") for x in ok])],
+                        [
+                            "face score ↑ (%)",
+                            mean_std([x.value("face_score") for x in ok], digits=1),
+                        ],
+                        ["n_real / n_fake", self.fid_counts(recs)],
+                        ["val recon MSE", mean_std([x.value("recon") for x in ok], digits=4)],
+                    ],
+                    f"Samples scored like the GANs ({self.provenance(recs)})",
+                )
+            )
             b(self.vae_tsne(r))
 
     def vae_tsne(self, r: RunRecord):
@@ -222,11 +361,22 @@ class Builder:
         attr = next((k for k in arrays.files if k.startswith("attr_")), None)
         xy = embed(arrays["mu"].reshape(len(arrays["mu"]), -1))
         groups = arrays[attr].astype(int) if attr else np.zeros(len(xy), int)
-        name = attr.removeprefix("attr_") if attr else "no attribute in this data"
+        name = attr.removeprefix("attr_") if attr else None
         path = self.new_image(f"{r.run.name.replace('/', '__')}__tsne.png")
-        _scatter(xy, groups, [f"not {name}", name] if attr else ["all"], f"VAE latents t-SNE by {name}",
-                 str(path), "Set1")
-        return D.Image(path, f"t-SNE of the val latent means coloured by {name}", 480)
+        _scatter(
+            xy,
+            groups,
+            [f"not {name}", name] if name else ["val images"],
+            f"VAE latents t-SNE by {name}" if name else "VAE latents t-SNE",
+            str(path),
+            "Set1",
+        )
+        how = (
+            f"coloured by {name}"
+            if name
+            else "(this data has no attribute to colour by; CelebA has Blond_Hair)"
+        )
+        return D.Image(path, f"t-SNE of the {len(xy)} val latent means {how}", 480)
 
     def ddpm(self) -> None:
         if self.no_runs("ddpm"):
@@ -237,21 +387,45 @@ class Builder:
             acc = mean_std([x.value("accuracy") for x in ok], scale=100.0, digits=1)
             ev = r.json_artifact("eval.json") or {}
             steps = ", ".join(map(str, ev.get("reverse_process_timesteps", []))) or "not recorded"
-            b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs),
-              self.image(r, r.artifact(*ART["ddpm_grid"]), "10×10 grid: rows = digits 0–9, columns = noises",
-                         "10×10 grid", 420),
-              self.image(r, r.artifact(*ART["ddpm_strip"]), f"The first '0' along its reverse process "
-                         f"(timesteps {steps})", "reverse-process strip", 640),
-              D.Table(["metric", "value"], [["digit accuracy of generated images (%)", acc],
-                                            ["images scored (`<digit>_<nnn>.png`)", _int(r.value("n_images"))],
-                                            ["evaluator", str(ev.get("evaluator", "not recorded"))],
-                                            ["sampler", str(ev.get("sampler", "not recorded"))]],
-                      "LeNet evaluator on the saved 8-bit images"))
+            b(
+                D.Heading(self.label(recs), 3),
+                D.Para(self.provenance(recs)),
+                *self.failures(recs),
+                self.image(
+                    r,
+                    r.artifact(*ART["ddpm_grid"]),
+                    "10×10 grid: rows = digits 0–9, columns = noises",
+                    "10×10 grid",
+                    420,
+                ),
+                self.image(
+                    r,
+                    r.artifact(*ART["ddpm_strip"]),
+                    f"The first '0' along its reverse process (timesteps {steps})",
+                    "reverse-process strip",
+                    640,
+                ),
+                D.Table(
+                    ["metric", "value"],
+                    [
+                        ["digit accuracy of generated images (%)", acc],
+                        ["images scored (`<digit>_<nnn>.png`)", _int(r.value("n_images"))],
+                        ["evaluator", str(ev.get("evaluator", "not recorded"))],
+                        ["sampler", str(ev.get("sampler", "not recorded"))],
+                    ],
+                    "LeNet evaluator on the saved 8-bit images",
+                ),
+            )
             per = ev.get("per_digit") or {}
             if per:
-                b(D.Table(["digit", *per], [["accuracy (%)", *(f"{100 * v:.0f}" for v in per.values())]],
-                          "Per-digit accuracy"))
-            b(self.course_table([("ddpm_acc", acc)]))
+                b(
+                    D.Table(
+                        ["digit", *per],
+                        [["accuracy (%)", *(f"{100 * v:.0f}" for v in per.values())]],
+                        "Per-digit accuracy",
+                    )
+                )
+            b(self.course_table([("ddpm_acc", [acc])]))
 
     def ddim(self) -> None:
         if self.no_runs("ddim"):
@@ -262,22 +436,37 @@ class Builder:
             b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs))
             b(self.eta_grid(recs))
             for key, what in (("ddim_slerp", "slerp"), ("ddim_lerp", "linear interpolation")):
-                b(self.image(r, r.artifact(*ART[key]), f"{what} between noise 00 and 01, α = 0, 0.1, …, 1",
-                             what, 760))
-            mse = mean_std([x.value("mse", "ddim_mse") for x in recs if x.ok and _eta(x) in (None, 0.0)], digits=2)
-            b(self.course_table([("ddim_mse", mse)]))
+                b(
+                    self.image(
+                        r,
+                        r.artifact(*ART[key]),
+                        f"{what} between noise 00 and 01, α = 0, 0.1, …, 1",
+                        what,
+                        760,
+                    )
+                )
+            mse = mean_std(
+                [x.value("mse", "ddim_mse") for x in recs if x.ok and _eta(x) in (None, 0.0)],
+                digits=2,
+            )
+            b(self.course_table([("ddim_mse", [mse])]))
 
     def eta_grid(self, recs: list[RunRecord]):
         """One grid from the per-eta runs: a row per eta, noises 00–03 across."""
         rows = []
-        for r in sorted((x for x in recs if x.ok and x.run.seed == recs[0].run.seed), key=lambda x: _eta(x) or 0):
+        for r in sorted(
+            (x for x in recs if x.ok and x.run.seed == recs[0].run.seed), key=lambda x: _eta(x) or 0
+        ):
             src = r.artifact(*ART["ddim_eta"])
             if src is not None:
                 rows.append((f"η = {_eta(r)}", figures.load_rgb(src)))
         if not rows:
             return D.Missing("per-eta DDIM outputs (an eta row PNG in each eta run)")
-        path = figures.labelled_rows(rows, self.new_image(f"{recs[0].run.entry.id}__eta_grid.png"),
-                                     "DDIM, 50 steps: noises 00–03 (columns) × η (rows)")
+        path = figures.labelled_rows(
+            rows,
+            self.new_image(f"{recs[0].run.entry.id}__eta_grid.png"),
+            "DDIM, 50 steps: noises 00–03 (columns) × η (rows)",
+        )
         return D.Image(path, "DDIM η grid assembled from the per-η runs", 640)
 
     def uda(self) -> None:
@@ -295,29 +484,58 @@ class Builder:
             for m in UDA_METHODS:
                 recs = by.get(m, [])
                 ok = [r for r in recs if r.ok]
-                cell = mean_std([r.value("target_acc") for r in ok], 100.0, 1) if recs else "not in manifest"
-                if recs and len(ok) < len(recs):
-                    cell += f" ({len(recs) - len(ok)} failed)"
+                cell = (
+                    mean_std([r.value("target_acc") for r in ok], 100.0, 1)
+                    if recs
+                    else "not in manifest"
+                )
+                states = [r.state for r in recs if not r.ok]
+                cell += "".join(f" ({states.count(s)} {s})" for s in sorted(set(states)))
                 cells.append(cell)
             seeds = sorted({r.run.seed for v in by.values() for r in v if r.ok})
-            rows.append([pair, self.first_ok(some).data_text(), *cells, ", ".join(map(str, seeds)) or "—"])
+            rows.append(
+                [pair, self.first_ok(some).data_text(), *cells, ", ".join(map(str, seeds)) or "—"]
+            )
         b = self.doc.add
-        b(D.Table(["pair", "data", *(UDA_NAMES[m] for m in UDA_METHODS), "seeds"], rows,
-                  f"Target val accuracy (%), mean ± std over seeds; scale {self.scale}"),
-          D.Table(["pair (real data)", "source only", "DANN", "train on target"], [list(r) for r in PUBLISHED_DANN],
-                  "Published DANN (Ganin & Lempitsky 2015, Table 1)"),
-          D.Table(["pair (course data)", "method", "course baseline", "best student"], [list(r) for r in COURSE_UDA],
-                  "Course numbers to beat (PROTOCOLS.md)"))
+        b(
+            D.Table(
+                ["pair", "data", *(UDA_NAMES[m] for m in UDA_METHODS), "seeds"],
+                rows,
+                f"Target val accuracy (%), mean ± std over seeds; scale {self.scale}",
+            ),
+            D.Table(
+                ["pair (real data)", "source only", "DANN", "train on target"],
+                [list(r) for r in PUBLISHED_DANN],
+                "Published DANN (Ganin & Lempitsky 2015, Table 1)",
+            ),
+            D.Table(
+                ["pair (course data)", "method", "course baseline", "best student"],
+                [list(r) for r in COURSE_UDA],
+                "Course numbers to beat (PROTOCOLS.md)",
+            ),
+        )
         for pair, by in pairs.items():
             b(D.Heading(f"t-SNE: {pair}", 3))
             for m in UDA_METHODS:
                 if m not in by:
                     continue
                 r = self.first_ok(by[m])
-                b(D.Para(f"{UDA_NAMES[m]} — {self.provenance(by[m])}"), *self.failures(by[m]),
-                  D.Gallery([self.image(r, r.artifact(*ART[k]), f"{UDA_NAMES[m]}: latent coloured by {w}",
-                                        f"t-SNE by {w}", 380)
-                             for k, w in (("uda_tsne_class", "class"), ("uda_tsne_domain", "domain"))]))
+                b(
+                    D.Para(f"{UDA_NAMES[m]} — {self.provenance(by[m])}"),
+                    *self.failures(by[m]),
+                    D.Gallery(
+                        [
+                            self.image(
+                                r,
+                                r.artifact(*ART[k]),
+                                f"{UDA_NAMES[m]}: latent coloured by {w}",
+                                f"t-SNE by {w}",
+                                380,
+                            )
+                            for k, w in (("uda_tsne_class", "class"), ("uda_tsne_domain", "domain"))
+                        ]
+                    ),
+                )
 
     def classifier(self) -> None:
         if self.no_runs("classifier"):
@@ -325,11 +543,22 @@ class Builder:
         rows = []
         for recs in self.items("classifier").values():
             ok = [r for r in recs if r.ok]
-            rows.append([self.label(recs), mean_std([r.value("acc") for r in ok], 100.0, 2),
-                         self.first_ok(recs).data_text(), ", ".join(str(r.run.seed) for r in ok) or "—",
-                         self.first_ok(recs).where() if ok else f"failed: {recs[0].error}"])
-        self.doc.add(D.Table(["run", "val accuracy (%)", "data", "seeds", "run dir"], rows,
-                             f"LeNet (the course's digit classifier); scale {self.scale}"))
+            rows.append(
+                [
+                    self.label(recs),
+                    mean_std([r.value("acc") for r in ok], 100.0, 2),
+                    self.first_ok(recs).data_text(),
+                    ", ".join(str(r.run.seed) for r in ok) or "—",
+                    self.first_ok(recs).where() if ok else f"failed: {recs[0].error}",
+                ]
+            )
+        self.doc.add(
+            D.Table(
+                ["run", "val accuracy (%)", "data", "seeds", "run dir"],
+                rows,
+                f"LeNet (the course's digit classifier); scale {self.scale}",
+            )
+        )
 
     def arch(self) -> None:
         for item in ("vae", "ddpm", "ddim", "uda", "classifier"):
@@ -337,8 +566,18 @@ class Builder:
                 self.doc.add(*self.architectures(recs))
 
     def runs(self) -> None:
-        rows = [[f"`{r.run.name}`", r.run.entry.item, r.state, str(r.steps if r.steps is not None else "—"),
-                 r.data_text(), r.where(), r.error or ""] for r in self.records]
+        rows = [
+            [
+                f"`{r.run.name}`",
+                r.run.entry.item,
+                r.state,
+                str(r.steps if r.steps is not None else "—"),
+                r.data_text(),
+                r.where(),
+                r.error or "",
+            ]
+            for r in self.records
+        ]
         self.doc.add(D.Table(["run", "item", "state", "steps", "data", "run dir", "error"], rows))
 
     def build(self) -> tuple[Path, Path]:
@@ -351,6 +590,10 @@ class Builder:
             self.doc.add(D.Heading(title))
             getattr(self, key)()
         return D.write(self.doc, self.out)
+
+
+def _short(text: str, n: int = 240) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _int(v: float | None) -> str:
@@ -372,7 +615,8 @@ def _uda_method(r: RunRecord) -> str:
     return str(mode or "dann")
 
 
-def build_report(manifest: Manifest, scale: str, runs_root: Path, out_dir: Path,
-                 seeds: int | None = None) -> tuple[Path, Path]:
+def build_report(
+    manifest: Manifest, scale: str, runs_root: Path, out_dir: Path, seeds: int | None = None
+) -> tuple[Path, Path]:
     """Write REPORT.md and report.html for `scale` from the run dirs under `runs_root`."""
     return Builder(manifest, scale, runs_root, out_dir, seeds).build()

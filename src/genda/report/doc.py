@@ -96,7 +96,11 @@ def to_markdown(doc: Document, base: Path) -> str:
                 if isinstance(im, Missing):
                     out += [f"> **missing:** {im.what}", ""]
                 else:
-                    out += [f"![{im.caption}]({im.path.relative_to(base).as_posix()})", f"*{im.caption}*", ""]
+                    out += [
+                        f"![{im.caption}]({im.path.relative_to(base).as_posix()})",
+                        f"*{im.caption}*",
+                        "",
+                    ]
         elif isinstance(b, Code):
             if b.title:
                 out += [f"**{b.title}**", ""]
@@ -112,8 +116,10 @@ def _figure_html(im: Image | Missing) -> str:
     if isinstance(im, Missing):
         return f'<p class="missing"><b>missing:</b> {_inline_html(im.what)}</p>'
     style = f' style="width:{im.width}px"' if im.width else ""
-    return (f'<figure><img src="{_data_uri(im.path)}" alt="{html.escape(im.caption)}"{style}>'
-            f"<figcaption>{_inline_html(im.caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="{_data_uri(im.path)}" alt="{html.escape(im.caption)}"{style}>'
+        f"<figcaption>{_inline_html(im.caption)}</figcaption></figure>"
+    )
 
 
 CSS = """
@@ -131,9 +137,12 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.75em}
 
 def to_html(doc: Document) -> str:
     """One self-contained HTML page (CSS inline, images as data URIs)."""
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head><body>",
-           f"<h1>{html.escape(doc.title)}</h1>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(doc.title)}</h1>",
+    ]
     for b in doc.blocks:
         if isinstance(b, Heading):
             out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
@@ -142,15 +151,23 @@ def to_html(doc: Document) -> str:
         elif isinstance(b, Table):
             cap = f"<caption>{_inline_html(b.caption)}</caption>" if b.caption else ""
             head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
-            rows = "".join("<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in r) + "</tr>"
-                           for r in b.rows)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in r) + "</tr>"
+                for r in b.rows
+            )
             out.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Image | Missing):
             out.append(_figure_html(b))
         elif isinstance(b, Gallery):
-            out.append('<div class="gallery">' + "".join(_figure_html(im) for im in b.images) + "</div>")
+            out.append(
+                '<div class="gallery">' + "".join(_figure_html(im) for im in b.images) + "</div>"
+            )
         elif isinstance(b, Code):
-            title = f"<summary>{html.escape(b.title)}</summary>" if b.title else "<summary>show</summary>"
+            title = (
+                f"<summary>{html.escape(b.title)}</summary>"
+                if b.title
+                else "<summary>show</summary>"
+            )
             out.append(f"<details>{title}<pre>{html.escape(b.text)}</pre></details>")
     out.append("</body></html>")
     return "\n".join(out)

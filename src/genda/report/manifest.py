@@ -34,7 +34,9 @@ class Entry:
     sweep: tuple[tuple[str, tuple[str, ...]], ...] = ()
     seeds: dict[str, int] = field(default_factory=dict)
     scales: tuple[str, ...] = SCALES  # the scales at which the report includes this entry
-    info: dict[str, Any] = field(default_factory=dict)  # free fields for the builder: label, pair...
+    info: dict[str, Any] = field(
+        default_factory=dict
+    )  # free fields for the builder: label, pair...
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,16 @@ class Run:
 
     @property
     def name(self) -> str:
-        return str(Path(*self.run_dir.parts[-(2 + bool(self.variant)):]))
+        return str(Path(*self.run_dir.parts[-(2 + bool(self.variant)) :]))
 
     def overrides(self) -> list[str]:
         """The run's own Hydra overrides (the runner adds scale, seed, group and run dir)."""
-        return [f"experiment={self.entry.experiment}", *self.entry.overrides,
-                *(f"{k}={v}" for k, v in self.variant), f"seed={self.seed}"]
+        return [
+            f"experiment={self.entry.experiment}",
+            *self.entry.overrides,
+            *(f"{k}={v}" for k, v in self.variant),
+            f"seed={self.seed}",
+        ]
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class Manifest:
     default_seeds: dict[str, int]
     path: Path
 
-    def expand(self, scale: str, root: Path, only: str | None = None, seeds: int | None = None) -> list[Run]:
+    def expand(
+        self, scale: str, root: Path, only: str | None = None, seeds: int | None = None
+    ) -> list[Run]:
         """Concrete runs at `scale`, optionally only those of one item or entry id; `seeds`
         replaces every entry's seed count."""
         if scale not in SCALES:
@@ -78,11 +86,15 @@ class Manifest:
                 variant = tuple(zip(keys, values, strict=True))
                 base = root / scale / e.id
                 if variant:
-                    base = base / "-".join(f"{_slug(k.split('.')[-1])}_{_slug(v)}" for k, v in variant)
+                    base = base / "-".join(
+                        f"{_slug(k.split('.')[-1])}_{_slug(v)}" for k, v in variant
+                    )
                 runs.extend(Run(e, variant, s, base / f"seed{s}") for s in range(n_seeds))
         if only and not runs:
             known = sorted({e.item for e in self.entries} | {e.id for e in self.entries})
-            raise ConfigError(f"--only {only!r} matches no manifest entry; known: {', '.join(known)}")
+            raise ConfigError(
+                f"--only {only!r} matches no manifest entry; known: {', '.join(known)}"
+            )
         return runs
 
 
@@ -95,7 +107,11 @@ def _seeds(value: Any, where: str) -> dict[str, int]:
         return {}
     if isinstance(value, int):
         return dict.fromkeys(SCALES, value)
-    if isinstance(value, dict) and set(value) <= set(SCALES) and all(isinstance(v, int) for v in value.values()):
+    if (
+        isinstance(value, dict)
+        and set(value) <= set(SCALES)
+        and all(isinstance(v, int) for v in value.values())
+    ):
         return dict(value)
     raise ConfigError(f"{where}: seeds must be an int or a map of {'/'.join(SCALES)} to ints")
 
@@ -105,7 +121,9 @@ def _entry(eid: str, spec: Any, where: str) -> Entry:
         raise ConfigError(f"{where}: entry '{eid}' needs an 'experiment' key")
     item = spec.get("item")
     if item not in ITEMS:
-        raise ConfigError(f"{where}: entry '{eid}' has item {item!r}; use one of {', '.join(ITEMS)}")
+        raise ConfigError(
+            f"{where}: entry '{eid}' has item {item!r}; use one of {', '.join(ITEMS)}"
+        )
     sweep = spec.get("sweep") or {}
     if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
         raise ConfigError(f"{where}: entry '{eid}': sweep must map keys to non-empty lists")
@@ -116,10 +134,16 @@ def _entry(eid: str, spec: Any, where: str) -> Entry:
     if not set(scales) <= set(SCALES):
         raise ConfigError(f"{where}: entry '{eid}': scales must be a list of {', '.join(SCALES)}")
     known = {"experiment", "item", "sweep", "overrides", "seeds", "scales"}
-    return Entry(eid, str(spec["experiment"]), item, tuple(str(o) for o in overrides),
-                 tuple((str(k), tuple(_fmt(x) for x in v)) for k, v in sweep.items()),
-                 _seeds(spec.get("seeds"), f"{where}: entry '{eid}'"), scales,
-                 {k: v for k, v in spec.items() if k not in known})
+    return Entry(
+        eid,
+        str(spec["experiment"]),
+        item,
+        tuple(str(o) for o in overrides),
+        tuple((str(k), tuple(_fmt(x) for x in v)) for k, v in sweep.items()),
+        _seeds(spec.get("seeds"), f"{where}: entry '{eid}'"),
+        scales,
+        {k: v for k, v in spec.items() if k not in known},
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -142,4 +166,6 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> Manifest:
     if not isinstance(runs, dict) or not runs:
         raise ConfigError(f"manifest {path}: needs a non-empty 'runs:' map of entry id -> spec")
     entries = tuple(_entry(str(k), v, str(path)) for k, v in runs.items())
-    return Manifest(str(raw.get("group", "report")), entries, _seeds(raw.get("seeds"), str(path)), path)
+    return Manifest(
+        str(raw.get("group", "report")), entries, _seeds(raw.get("seeds"), str(path)), path
+    )

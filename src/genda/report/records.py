@@ -25,8 +25,11 @@ class RunRecord:
 
     @classmethod
     def read(cls, run: Run) -> RunRecord:
-        return cls(run, read_json(run.run_dir / "status.json") or {},
-                   read_json(run.run_dir / RUNNER_FILE) or {})
+        return cls(
+            run,
+            read_json(run.run_dir / "status.json") or {},
+            read_json(run.run_dir / RUNNER_FILE) or {},
+        )
 
     @property
     def state(self) -> str:
@@ -74,7 +77,9 @@ class RunRecord:
         for k in keys:
             v = self.summary.get(k)
             if v is None:
-                v = next((r[f"final/{k}"] for r in reversed(self.metrics) if f"final/{k}" in r), None)
+                v = next(
+                    (r[f"final/{k}"] for r in reversed(self.metrics) if f"final/{k}" in r), None
+                )
             if isinstance(v, int | float) and not isinstance(v, bool):
                 return float(v)
         return None
@@ -100,7 +105,10 @@ class RunRecord:
         data = self.config.get("data") or {}
         logged = next((r for r in self.metrics if any(k.startswith("data/") for k in r)), {})
         if "source" in data and "target" in data:
-            return [(str(data[k].get("domain")), logged.get(f"data/{k}/embedded")) for k in ("source", "target")]
+            return [
+                (str(data[k].get("domain")), logged.get(f"data/{k}/embedded"))
+                for k in ("source", "target")
+            ]
         if "domain" in data:
             return [(str(data["domain"]), logged.get("data/embedded"))]
         return []
@@ -127,7 +135,9 @@ def mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
         return "—"
     if len(vals) == 1:
         return f"{vals[0]:.{digits}f} (n=1)"
-    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f} (n={len(vals)})"
+    return (
+        f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f} (n={len(vals)})"
+    )
 
 
 def group_by_entry(records: list[RunRecord]) -> dict[str, list[RunRecord]]:

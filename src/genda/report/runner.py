@@ -2,7 +2,7 @@
 
 A run is skipped when its `status.json` says complete AND its `config.yaml` equals the config
 Hydra composes now from the same overrides (so an edited experiment, manifest or default is
-rerun, and nothing else). An unfinished run with the same config resumes from
+rerun, and nothing else; keys that cannot change a result, `NOT_RESULTS`, are not compared). An unfinished run with the same config resumes from
 `checkpoints/last.ckpt` (`trainer.resume=auto`); one whose config changed is moved to
 `<root>/<scale>/.stale/` and started afresh. A failing run does not stop the others: the
 runner writes `runner.json` (state, last stderr line) into its run dir for the report.
@@ -26,6 +26,7 @@ from genda.report.manifest import Manifest, Run
 
 RUNNER_FILE = "runner.json"
 LOG_FILE = "runner.log"
+NOT_RESULTS = ("logger", "group", "tags", "trainer.progress", "trainer.resume")
 
 
 def report_group(manifest: Manifest, scale: str) -> str:
@@ -35,8 +36,14 @@ def report_group(manifest: Manifest, scale: str) -> str:
 
 def command_overrides(run: Run, scale: str, group: str, extra: list[str]) -> list[str]:
     """Every job override of a run (what its config is composed from), hydra.* excluded."""
-    return [*run.overrides(), f"scale={scale}", f"group={group}", "trainer.resume=auto",
-            "trainer.progress=false", *extra]
+    return [
+        *run.overrides(),
+        f"scale={scale}",
+        f"group={group}",
+        "trainer.resume=auto",
+        "trainer.progress=false",
+        *extra,
+    ]
 
 
 def compose_config(overrides: list[str]) -> dict | None:
@@ -87,10 +94,24 @@ class Outcome:
     error: str | None = None
 
 
+def _results_part(cfg: dict | None) -> dict | None:
+    """The config without `NOT_RESULTS` keys (W&B settings, progress bar, resume switch)."""
+    if cfg is None:
+        return None
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.items()}
+    for key in NOT_RESULTS:
+        head, _, leaf = key.partition(".")
+        if leaf and isinstance(out.get(head), dict):
+            out[head].pop(leaf, None)
+        elif not leaf:
+            out.pop(head, None)
+    return out
+
+
 def plan(run: Run, wanted: dict | None) -> str:
     """'skip' (complete, same config), 'resume' (same config, unfinished) or 'fresh'."""
     status = read_json(run.run_dir / "status.json") or {}
-    same = wanted is not None and saved_config(run.run_dir) == wanted
+    same = wanted is not None and _results_part(saved_config(run.run_dir)) == _results_part(wanted)
     if same and status.get("state") == "complete":
         return "skip"
     if same and (run.run_dir / "checkpoints" / "last.ckpt").is_file():
@@ -105,7 +126,9 @@ def _clear(run: Run, root: Path, scale: str) -> None:
     if not (run.run_dir / "config.yaml").is_file():
         shutil.rmtree(run.run_dir)
         return
-    stale = root / scale / ".stale" / f"{run.name.replace('/', '__')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stale = (
+        root / scale / ".stale" / f"{run.name.replace('/', '__')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     stale.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(run.run_dir), stale)
 
@@ -125,21 +148,44 @@ def execute(run: Run, overrides: list[str], action: str, env: dict | None = None
     with open(log, "a") as f:
         f.write(f"$ {' '.join(cmd)}\n")
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=os.getcwd(),
-                              env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            cwd=os.getcwd(),
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        try:
+            returncode = proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the run too: let it write its checkpoint
+            proc.wait()
+            raise
     status = read_json(run.run_dir / "status.json") or {}
-    state = status.get("state", "failed") if proc.returncode == 0 else "failed"
+    state = status.get("state", "failed") if returncode == 0 else "failed"
     error = None if state == "complete" else _last_error_line(log)
     out = Outcome(run, action, state, time.time() - t0, error)
-    record = {"state": state, "action": action, "returncode": proc.returncode, "error": error,
-              "seconds": round(out.seconds, 1), "overrides": overrides,
-              "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record = {
+        "state": state,
+        "action": action,
+        "returncode": returncode,
+        "error": error,
+        "seconds": round(out.seconds, 1),
+        "overrides": overrides,
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     (run.run_dir / RUNNER_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return out
 
 
-def run_manifest(manifest: Manifest, scale: str, root: Path, extra: list[str] | None = None,
-                 only: str | None = None, seeds: int | None = None, say=print) -> list[Outcome]:
+def run_manifest(
+    manifest: Manifest,
+    scale: str,
+    root: Path,
+    extra: list[str] | None = None,
+    only: str | None = None,
+    seeds: int | None = None,
+    say=print,
+) -> list[Outcome]:
     """Run (or skip, or resume) every run of the manifest at `scale`, one after another."""
     runs = manifest.expand(scale, root, only, seeds)
     group = report_group(manifest, scale)
@@ -165,6 +211,14 @@ def run_manifest(manifest: Manifest, scale: str, root: Path, extra: list[str] | 
 def _write_log(folder: Path, outcomes: list[Outcome]) -> None:
     """`<root>/<scale>/runner_last.json`: what the last invocation did with each run."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"run": o.run.name, "action": o.action, "state": o.state, "seconds": round(o.seconds, 1),
-             "error": o.error} for o in outcomes]
+    rows = [
+        {
+            "run": o.run.name,
+            "action": o.action,
+            "state": o.state,
+            "seconds": round(o.seconds, 1),
+            "error": o.error,
+        }
+        for o in outcomes
+    ]
     (folder / "runner_last.json").write_text(json.dumps(rows, indent=2) + "\n")

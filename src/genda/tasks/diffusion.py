@@ -205,3 +205,131 @@ class ConditionalDDPMTask(_DiffusionBase):
 
     def summaries(self) -> dict[str, str]:
         return {"net": _describe(self.net)}
+
+
+def _minmax(x: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max normalisation to [0, 1] (the course's way of saving DDIM outputs)."""
+    flat = x.float().flatten(1)
+    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+    return (x.float() - lo) / (hi - lo).clamp_min(1e-12)
+
+
+def _to_u8(unit: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> uint8 exactly as torchvision's save_image quantises."""
+    return (unit * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+def load_course_unet(net: nn.Module, path: str) -> None:
+    """Load the course's `UNet.pt` (a plain state dict) strictly into `net`."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"model.ckpt: file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"model.ckpt: cannot read {path}: {type(e).__name__}") from e
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise CheckpointError(f"model.ckpt: {path} does not match genda.models.ddim_unet.DDIMUNet "
+                              f"with the configured model.net sizes ({first})") from e
+
+
+class DDIMFaceTask(_DiffusionBase):
+    """The course's DDIM problem: an eps-UNet (the course `UNet.pt` via `ckpt`, else trained here as a
+    small unconditional face DDPM), 10 fixed noises, DDIM images, the eta grid, slerp/lerp rows and
+    the MSE against ground-truth PNGs. With `ckpt` set, training steps do nothing."""
+
+    def __init__(self, net: nn.Module, optimizer: Callable, schedule: Mapping[str, Any],
+                 sampler: Mapping[str, Any], ckpt: str | None = None, noise_dir: str | None = None,
+                 gt_dir: str | None = None, num_noises: int = 10, image_size: int = 64,
+                 eta_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), eta_grid_noises: int = 4,
+                 interp_points: int = 11, ema_decay: float = 0.999, val_batches: int = 2, seed: int = 0,
+                 lr_schedule: str = "cosine", warmup_steps: int = 0) -> None:
+        super().__init__(net, optimizer, schedule, sampler, 0.0 if ckpt else ema_decay, seed,
+                         lr_schedule, warmup_steps)
+        self.ckpt, self.noise_dir, self.gt_dir = ckpt, noise_dir, gt_dir
+        self.num_noises, self.image_size = int(num_noises), int(image_size)
+        self.eta_grid, self.eta_grid_noises = [float(e) for e in eta_grid], int(eta_grid_noises)
+        self.interp_points, self.val_batches = int(interp_points), int(val_batches)
+        if ckpt:
+            load_course_unet(self.net, ckpt)
+
+    def training_step(self, batch: dict, ctx: StepContext) -> dict:
+        if self.ckpt:
+            return {}
+        loss = eps_loss(self.net, batch["image"], self.betas)
+        ctx.update("net", loss)
+        return {"loss": loss}
+
+    @torch.no_grad()
+    def validate(self, ctx: StepContext) -> dict[str, float]:
+        return {} if self.ckpt else self._val_loss(ctx, self.val_batches, conditional=False)
+
+    def noises(self, ctx: StepContext) -> torch.Tensor:
+        """(N, 3, H, W): the user's `noise_dir/00.pt...` or fresh seeded noises saved as `noise/00.pt...`."""
+        if self.noise_dir:
+            return torch.cat([self._read_noise(Path(self.noise_dir) / f"{i:02d}.pt")
+                              for i in range(self.num_noises)]).to(self._device())
+        z = self._noise((self.num_noises, 3, self.image_size, self.image_size), self.seed)
+        for i in range(self.num_noises):
+            torch.save(z[i:i + 1].cpu().clone(), ctx.out.path(f"noise/{i:02d}.pt"))
+        return z
+
+    @staticmethod
+    def _read_noise(path: Path) -> torch.Tensor:
+        if not path.is_file():
+            raise DataError(f"model.noise_dir: missing noise file {path}")
+        z = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(z, torch.Tensor) or z.ndim not in (3, 4) or z.shape[-3] != 3:
+            raise DataError(f"{path}: expected a (1, 3, H, W) noise tensor")
+        return z.float().reshape(1, *z.shape[-3:])
+
+    def _ddim(self, z: torch.Tensor, eta: float | None = None) -> torch.Tensor:
+        return torch.cat([self.run_sampler(self.net, c, self.seed + 1 + i, eta=eta).float()
+                          for i, c in enumerate(z.split(self.num_noises))])
+
+    @torch.no_grad()
+    def sample(self, ctx: StepContext) -> None:
+        z = self._noise((min(8, self.num_noises), 3, self.image_size, self.image_size), self.seed)
+        ctx.out.grid(f"samples/step_{ctx.step:07d}", _minmax(self._ddim(z)), value_range=(0, 1))
+
+    @torch.no_grad()
+    def finalize(self, ctx: StepContext) -> dict[str, float]:
+        """`ddim/00.png...` at sampler.eta, the eta grid, slerp/lerp rows, MSE vs `gt_dir` if given."""
+        z = self.noises(ctx)
+        x = _minmax(self._ddim(z))
+        ctx.out.folder("ddim", x, [f"{i:02d}.png" for i in range(len(x))], value_range=(0, 1))
+        k = min(self.eta_grid_noises, len(z))
+        rows = [_minmax(self._ddim(z[:k], eta=e)) for e in self.eta_grid]
+        ctx.out.grid("eta_grid", torch.cat(rows), nrow=k, value_range=(0, 1))
+        alphas = np.linspace(0.0, 1.0, self.interp_points).tolist()
+        for name, fn in (("slerp", slerp), ("lerp", lerp)):
+            zs = torch.cat([fn(z[0:1], z[1:2], a) for a in alphas])
+            ctx.out.grid(name, _minmax(self._ddim(zs, eta=0.0)), nrow=len(alphas), value_range=(0, 1))
+        metrics: dict[str, float] = {"eta": float(self.sampler["eta"]), "num_steps": int(self.sampler["num_steps"])}
+        if self.gt_dir:
+            metrics["mse"] = self._mse(_to_u8(x.cpu()))
+        ctx.out.json("eval", {**metrics, "eta_grid": self.eta_grid, "interp_alphas": alphas,
+                              "noise": self.noise_dir or "noise/ (generated, seed %d)" % self.seed,
+                              "weights": self.ckpt or "trained in this run (EMA)", "gt_dir": self.gt_dir})
+        return metrics
+
+    def _mse(self, pred: torch.Tensor) -> float:
+        """Mean over images of the per-image MSE on 0-255 pixels against `gt_dir/00.png...`."""
+        errs = []
+        for i, p in enumerate(pred):
+            path = Path(self.gt_dir) / f"{i:02d}.png"
+            if not path.is_file():
+                raise DataError(f"model.gt_dir: missing ground-truth image {path}")
+            with Image.open(path) as im:
+                gt = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
+            if gt.shape != p.shape:
+                raise DataError(f"{path}: size {tuple(gt.shape)} differs from the DDIM output {tuple(p.shape)}")
+            errs.append(float(((gt.double() - p.double()) ** 2).mean()))
+        return float(np.mean(errs))
+
+    def summaries(self) -> dict[str, str]:
+        return {"net": _describe(self.net)}
