@@ -31,12 +31,12 @@ def _skip_fashion(name: str, cache) -> None:
 
 @pytest.fixture(scope="module")
 def twice(tmp_path_factory):
-    """twice(name) -> (meta_a, meta_b, cache_a): the (small) build made in two fresh caches."""
-    done = {}
+    """twice(name) -> (meta_a, meta_b, cache_a): the (small) build made in two fresh caches
+    (shared by all domains, so mnistm reuses the MNIST tensors built there)."""
+    done, root = {}, tmp_path_factory.mktemp("builds")
 
     def build(name: str) -> tuple[dict, dict, Path]:
         if name not in done:
-            root = tmp_path_factory.mktemp(name)
             metas = [build_embedded(name, root / ab, **SMALL.get(name, {})) for ab in "ab"]
             done[name] = (*metas, root / "a")
         return done[name]

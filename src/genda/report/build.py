@@ -38,12 +38,13 @@ ART = {
     "vae_latents": ("latents.npz",),
     "ddpm_grid": ("grid.png",),
     "ddpm_strip": ("reverse_process.png",),
-    "ddim_eta": ("eta_row.png", "ddim_eta*.png", "eta*.png"),
-    "ddim_slerp": ("slerp*.png",),
-    "ddim_lerp": ("lerp*.png", "linear*.png"),
+    "ddim_images": "ddim/*.png",
+    "ddim_eta_grid": ("eta_grid.png",),
+    "ddim_slerp": ("slerp.png",),
+    "ddim_lerp": ("lerp.png",),
     "uda_tsne_class": ("tsne_class.png",),
     "uda_tsne_domain": ("tsne_domain.png",),
-}
+}  # ddim_images is one glob: the per-eta run's ddim/00.png... (rows of the assembled eta grid)
 
 # PROTOCOLS.md "Numbers to beat" (course baseline, best student seen).
 COURSE = {
@@ -150,6 +151,14 @@ class Builder:
         )
 
     @staticmethod
+    def fid_weights(groups: dict[str, list[RunRecord]]) -> str:
+        ev = [r.json_artifact("eval.json") or {} for recs in groups.values() for r in recs if r.ok]
+        return (
+            ", ".join(sorted({str(e["fid_weights"]) for e in ev if e.get("fid_weights")}))
+            or "not recorded"
+        )
+
+    @staticmethod
     def fid_counts(recs: list[RunRecord]) -> str:
         """'n_real / n_fake' of the runs' FID (eval.json), flagging non-standard feature sizes."""
         out = set()
@@ -193,22 +202,24 @@ class Builder:
         self.doc.add(self.data_table())
 
     def data_table(self) -> D.Table:
+        """Each domain the runs used: stand-in or real (logged), and its provenance line (the
+        one a run logged in eval.json where there is one, else the domain registry's)."""
         from genda.data.domain import domain_names
 
-        known = domain_names()
+        what = domain_names()
         used: dict[str, bool | None] = {}
         for r in self.records:
             for name, emb in r.domains():
                 used[name] = used.get(name) if emb is None else emb
+            info = (r.json_artifact("eval.json") or {}).get("data") or {}
+            for d in (info, *(v for v in info.values() if isinstance(v, dict))):
+                if d.get("domain") and d.get("provenance"):
+                    what[d["domain"]] = d["provenance"]
+        kind = {True: "embedded stand-in", False: "real"}
         rows = [
-            [
-                f"`{n}`",
-                {True: "embedded stand-in", False: "real"}.get(e, "not logged"),
-                known.get(n, "?"),
-            ]
-            for n, e in sorted(used.items())
+            [f"`{n}`", kind.get(e, "not logged"), what.get(n, "?")] for n, e in sorted(used.items())
         ]
-        return D.Table(["domain", "kind", "what it is"], rows, "Data used by the report's runs")
+        return D.Table(["domain", "kind", "provenance"], rows, "Data used by the report's runs")
 
     def gan(self) -> None:
         if self.no_runs("gan"):
@@ -240,7 +251,8 @@ class Builder:
                     "run dir",
                 ],
                 rows,
-                f"FID (pytorch-fid InceptionV3 pool3) and face score (MTCNN, exactly one face); scale {self.scale}",
+                f"FID (pytorch-fid InceptionV3 pool3, weights: {self.fid_weights(groups)}) and face "
+                f"score (MTCNN, exactly one face) of the run's final images; scale {self.scale}",
             )
         )
         b(
@@ -433,41 +445,74 @@ class Builder:
         for recs in self.items("ddim").values():
             b = self.doc.add
             r = self.first_ok(recs)
+            ev = r.json_artifact("eval.json") or {}
             b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs))
+            b(
+                D.Para(
+                    f"UNet weights: {ev.get('weights', 'not recorded')}; noises: "
+                    f"{ev.get('noise', 'not recorded')}; images min-max normalised per image."
+                )
+            )
             b(self.eta_grid(recs))
             for key, what in (("ddim_slerp", "slerp"), ("ddim_lerp", "linear interpolation")):
                 b(
                     self.image(
                         r,
                         r.artifact(*ART[key]),
-                        f"{what} between noise 00 and 01, α = 0, 0.1, …, 1",
+                        f"{what} between noise 00 and 01, α = 0, 0.1, …, 1 (η = 0)",
                         what,
                         760,
                     )
                 )
-            mse = mean_std(
-                [x.value("mse", "ddim_mse") for x in recs if x.ok and _eta(x) in (None, 0.0)],
-                digits=2,
+            eta0 = [x for x in recs if x.ok and (_eta(x) or 0.0) == 0.0]
+            mse = mean_std([x.value("mse") for x in eta0], digits=2)
+            b(
+                D.Table(
+                    ["metric", "value"],
+                    [["MSE vs ground truth, η = 0 (0–255 pixels)", mse]],
+                    "MSE of ddim/00.png…09.png against GT/00.png…09.png, averaged over images",
+                )
             )
+            if mse == "—" and eta0:
+                b(
+                    D.Missing(
+                        "the DDIM MSE: it needs the course's ground truth (model.gt_dir, with "
+                        "model.ckpt=UNet.pt and model.noise_dir)"
+                    )
+                )
             b(self.course_table([("ddim_mse", [mse])]))
 
     def eta_grid(self, recs: list[RunRecord]):
-        """One grid from the per-eta runs: a row per eta, noises 00–03 across."""
+        """The η grid: assembled from per-η runs (a row of noises 00–03 each), or one run's own."""
+        seed = recs[0].run.seed
+        runs = sorted(
+            (x for x in recs if x.ok and x.run.seed == seed), key=lambda x: _eta(x) or 0.0
+        )
+        if len(runs) < 2:
+            r = runs[0] if runs else recs[0]
+            return self.image(
+                r,
+                r.artifact(*ART["ddim_eta_grid"]),
+                "DDIM η grid of one run: rows η = 0, 0.25, 0.5, 0.75, 1; columns noises 00–03",
+                "η grid",
+                420,
+            )
         rows = []
-        for r in sorted(
-            (x for x in recs if x.ok and x.run.seed == recs[0].run.seed), key=lambda x: _eta(x) or 0
-        ):
-            src = r.artifact(*ART["ddim_eta"])
-            if src is not None:
-                rows.append((f"η = {_eta(r)}", figures.load_rgb(src)))
+        for r in runs:
+            k = int((r.config.get("model") or {}).get("eta_grid_noises", 4))
+            images = sorted(r.artifacts.glob(ART["ddim_images"]))[:k]
+            if images:
+                rows.append((f"η = {_eta(r)}", figures.row_of(images)))
         if not rows:
-            return D.Missing("per-eta DDIM outputs (an eta row PNG in each eta run)")
+            return D.Missing("per-η DDIM outputs (artifacts/ddim/00.png… in each η run)")
         path = figures.labelled_rows(
             rows,
             self.new_image(f"{recs[0].run.entry.id}__eta_grid.png"),
-            "DDIM, 50 steps: noises 00–03 (columns) × η (rows)",
+            "DDIM: noises 00–03 (columns) × η (rows)",
         )
-        return D.Image(path, "DDIM η grid assembled from the per-η runs", 640)
+        return D.Image(
+            path, f"DDIM η grid assembled from the {len(rows)} per-η runs (seed {seed})", 520
+        )
 
     def uda(self) -> None:
         if self.no_runs("uda"):
