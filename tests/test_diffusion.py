@@ -107,7 +107,7 @@ def test_ddpm_sampler_equals_diffusers_loop() -> None:
 
 def test_course_timesteps() -> None:
     ts = ddim_timesteps(50, 1000)
-    assert ts[0] == 980 and ts[-1] == 0 and len(ts) == 50 and all(a - b == 20 for a, b in zip(ts, ts[1:]))
+    assert ts[0] == 980 and ts[-1] == 0 and len(ts) == 50 and all(a - b == 20 for a, b in zip(ts, ts[1:], strict=False))
     sched = _ddim_oracle()
     for n in (10, 50, 100, 37):
         sched.set_timesteps(n)

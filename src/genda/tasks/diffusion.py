@@ -16,7 +16,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from genda.diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample, eps_loss, lerp, slerp
+from genda.diffusion import (
+    classifier_free_guidance,
+    ddim_sample,
+    ddim_timesteps,
+    ddpm_sample,
+    eps_loss,
+    lerp,
+    slerp,
+)
 from genda.diffusion.schedules import make_betas
 from genda.errors import CheckpointError, ConfigError, DataError
 from genda.tasks.base import StepContext, Task
@@ -62,13 +70,10 @@ class _DiffusionBase(Task):
         """Standard normal noise, identical on every device for a seed."""
         return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(self._device())
 
-    def _generator(self, seed: int) -> torch.Generator:
-        return torch.Generator().manual_seed(seed)
-
     def run_sampler(self, eps_model: Callable, x_T: torch.Tensor, seed: int, eta: float | None = None,
                     return_steps: Sequence[int] = ()):
         """The configured sampler (DDIM `num_steps`/`eta`, or DDPM over all T) from x_T."""
-        gen = self._generator(seed)
+        gen = torch.Generator().manual_seed(seed)
         if self.sampler["kind"] == "ddpm":
             return ddpm_sample(eps_model, x_T, self.betas, gen, return_steps)
         eta = self.sampler["eta"] if eta is None else eta
@@ -226,15 +231,13 @@ def load_course_unet(net: nn.Module, path: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"model.ckpt: cannot read {path}: {type(e).__name__}") from e
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+        raise CheckpointError(f"model.ckpt: cannot read {path}: {type(e).__name__}") from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        raise CheckpointError(f"model.ckpt: {path} does not match genda.models.ddim_unet.DDIMUNet "
-                              f"with the configured model.net sizes ({first})") from e
+        raise CheckpointError(f"model.ckpt: {path} does not match DDIMUNet with the configured model.net "
+                              f"sizes (the course's UNet.pt needs model=ddim): {first}") from None
 
 
 class DDIMFaceTask(_DiffusionBase):
@@ -313,7 +316,7 @@ class DDIMFaceTask(_DiffusionBase):
         if self.gt_dir:
             metrics["mse"] = self._mse(_to_u8(x.cpu()))
         ctx.out.json("eval", {**metrics, "eta_grid": self.eta_grid, "interp_alphas": alphas,
-                              "noise": self.noise_dir or "noise/ (generated, seed %d)" % self.seed,
+                              "noise": self.noise_dir or f"noise/ (generated, seed {self.seed})",
                               "weights": self.ckpt or "trained in this run (EMA)", "gt_dir": self.gt_dir})
         return metrics
 
