@@ -30,6 +30,7 @@ def lfw_folders(tmp_path_factory) -> tuple[Path, Path]:
     return _write(root / "faces", up[:80]), _write(root / "nonfaces", up[100:180])
 
 
+@pytest.mark.slow
 def test_evaluate_fid_dims64_equals_pytorch_fid_pipeline_with_same_weights(lfw_folders, tmp_path, monkeypatch, capsys):
     """pytorch-fid's whole folder pipeline (listing, PIL reading, batches, stats, distance) with its weight
     download swapped for the same offline weights; 64-d features keep it cheap."""
