@@ -169,3 +169,16 @@ def test_sigterm_checkpoints_then_exits(tmp_path: Path) -> None:
     assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
     assert ckpt_io.load(run / "checkpoints" / "last.ckpt")["step"] > 0
     shutil.rmtree(run)
+
+
+def test_fused_normalisation_equals_transforms_v2() -> None:
+    from torchvision.transforms import v2
+
+    from genda.data.module import RANGES, DomainData
+
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    for name, (lo, hi) in RANGES.items():
+        ref = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize([-lo / (hi - lo)] * 3, [1 / (hi - lo)] * 3)])(x)
+        got = DomainData("mnist", normalize=name).to_float(x)
+        assert torch.allclose(got, ref, atol=1e-6), name
+        assert torch.equal(DomainData("mnist", normalize=name).to_uint8(got), x)

@@ -111,8 +111,7 @@ class DomainData:
         self._domain: Domain | None = None
         self._splits: dict[str, Split] = {}
         lo, hi = RANGES[normalize]
-        self._norm = v2.Compose([v2.ToDtype(torch.float32, scale=True),
-                                 v2.Normalize([-lo / (hi - lo)], [1.0 / (hi - lo)])])
+        self._scale, self._shift = (hi - lo) / 255.0, lo
 
     # -- loading -----------------------------------------------------------------
     @property
@@ -159,8 +158,9 @@ class DomainData:
         return self._splits[which]
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> float in the configured range."""
-        return self._norm(images)
+        """uint8 (B, C, H, W) -> float in the configured range; equals v2.ToDtype(scale=True) then
+        v2.Normalize to the range (tested), fused into one multiply-add for the hot path."""
+        return images.to(torch.float32).mul_(self._scale).add_(self._shift)
 
     def to_uint8(self, images: torch.Tensor) -> torch.Tensor:
         """Float images in the configured range -> uint8 (rounded), the inverse of to_float."""

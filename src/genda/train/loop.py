@@ -64,7 +64,10 @@ class Trainer:
     """Runs one task on one data module inside one run dir."""
 
     def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
-        self.cfg, self.tcfg = cfg, cfg.trainer
+        self.cfg = cfg
+        # plain values: OmegaConf re-parses ${s:...} interpolations on every read (hot loop)
+        self.tcfg = _Plain(OmegaConf.to_container(cfg.trainer, resolve=True))
+        self._config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
         self.run_dir = Path(run_dir)
         self.fabric = Fabric(accelerator=self.tcfg.accelerator, devices=self.tcfg.devices,
                              num_nodes=self.tcfg.num_nodes, strategy=self.tcfg.strategy,
@@ -108,7 +111,7 @@ class Trainer:
         scaler = getattr(self.fabric._precision, "scaler", None)
         return {
             "format": ckpt_io.FORMAT, "task": _task_id(self.task), "step": self.step,
-            "config": OmegaConf.to_yaml(self.cfg, resolve=True),
+            "config": self._config_yaml,
             "modules": {k: n.state_dict() for k, n in self.nets.items()},
             "ema": self.ema.state_dict() if self.ema else {},
             "optimizers": {k: o.state_dict() for k, o in self.raw_optimizers.items()},
@@ -244,7 +247,7 @@ class Trainer:
             self._status("running")
             self._build()
             if self.rank0:
-                (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+                (self.run_dir / "config.yaml").write_text(self._config_yaml)
                 for k, text in self.task.summaries().items():
                     self.out.text(f"summary_{k}", text)
                 self.logger.log({f"data/{k}": v for k, v in _flat(self.data.info).items()
@@ -329,6 +332,17 @@ class Trainer:
             summary[f"best_{self.task.monitor}"] = self.best
         self.logger.summary(summary)
         return {"_state": state, **summary}
+
+
+class _Plain(dict):
+    """Resolved trainer config with attribute access (cheap in the hot loop)."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            v = self[key]
+        except KeyError:
+            raise ConfigError(f"config key 'trainer.{key}' is missing") from None
+        return _Plain(v) if isinstance(v, dict) else v
 
 
 def _batch_size(batch: Any) -> int:
