@@ -138,6 +138,15 @@ class Trainer:
         p = Path(str(r))
         return ckpt_io.resolve_in_run_dir(p) if p.is_dir() else p
 
+    def _load_weights(self, path: Path) -> None:
+        """Networks (and EMA) from a checkpoint of this run, e.g. best.ckpt before finalize."""
+        state = ckpt_io.load(path)
+        for k, net in self.nets.items():
+            ckpt_io.load_module_state(net, state["modules"][k], k, str(path))
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
+        self._say(f"final evaluation with the weights of {path} (step {state['step']})")
+
     def _resume(self, path: Path) -> None:
         state = ckpt_io.load(path)
         if state["task"] != _task_id(self.task):
@@ -324,6 +333,8 @@ class Trainer:
             return {"_state": state, "step": self.step}
         self._check_finite({})
         self.save("last")
+        if t.finalize_on == "best" and (self.ckpt_dir / "best.ckpt").is_file():
+            self._load_weights(self.ckpt_dir / "best.ckpt")
         with self._eval_mode():
             final = self.task.finalize(self._ctx()) or {}
         self.logger.log({f"final/{k}": v for k, v in final.items()}, self.step)
