@@ -51,3 +51,24 @@ def test_wrong_kind_of_run_and_empty_folder(uci_classifier: Path, tmp_path: Path
     empty.mkdir()
     proc = genda(str(uci_classifier), str(empty), str(tmp_path / "p.csv"), module="genda.predict")
     assert proc.returncode == 2 and "no .png files" in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_sample_gan_then_evaluate_faces_and_fid(smoke_run, tmp_path: Path) -> None:
+    run = smoke_run("dcgan_a")
+    out = tmp_path / "gan"
+    proc = genda(str(run), str(out), "--n", "12", "--seed", "3", module="genda.sample", check=True)
+    assert "EMA weights" in proc.stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{i:04d}.png" for i in range(12)]
+    again = tmp_path / "again"
+    genda(str(run), str(again), "--n", "12", "--seed", "3", module="genda.sample", check=True)
+    assert all((out / n).read_bytes() == (again / n).read_bytes() for n in names), "deterministic for a seed"
+    faces = tmp_path / "faces.json"
+    genda("faces", str(out), "--json", str(faces), module="genda.evaluate", check=True)
+    assert 0.0 <= json.loads(faces.read_text())["value"] <= 100.0
+    real = tmp_path / "real"
+    genda("export", "faces_embedded", str(real), module="genda.data", check=True)
+    fid = tmp_path / "fid.json"
+    genda("fid", str(out), str(real / "val"), "--dims", "64", "--json", str(fid), module="genda.evaluate", check=True)
+    assert json.loads(fid.read_text())["value"] > 0

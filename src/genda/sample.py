@@ -31,12 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.n <= 0:
             raise GendaError(f"--n must be positive, got {args.n}")
         run = load_run(args.run, args.device)
-        if not overrides_method(run.task, "generate"):
+        if not overrides_method(run.task, "export_images"):
             raise GendaError(f"{run.path} is a {type(run.task).__name__} run, which does not generate "
                              f"images (use python -m genda.predict)")
-        gen = torch.Generator(args.device).manual_seed(args.seed)
         with torch.inference_mode():
-            images, names, normalize = run.task.generate(args.n, gen, noise_dir=args.noise_dir)
+            images, names, normalize = run.task.export_images(args.n, args.seed, noise_dir=args.noise_dir)
         out = save_folder(Path(args.out_dir), images, names, normalize=normalize)
     except GendaError as e:
         print(f"genda.sample: error: {e}", file=sys.stderr)

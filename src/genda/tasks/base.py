@@ -106,10 +106,10 @@ class Task(nn.Module):
         """End-of-run evaluation and artefacts (sample folders, grids, t-SNE inputs)."""
         return self.validate(ctx)
 
-    def generate(self, n: int, generator: torch.Generator,
-                 noise_dir: str | None = None) -> tuple[torch.Tensor, list[str], str]:
-        """Images for a handed-in folder (`python -m genda.sample`): returns (images (N, C, H, W)
-        in [-1, 1], file names, normalisation 'clamp' | 'minmax'). Generative tasks override it."""
+    def export_images(self, n: int, seed: int,
+                      noise_dir: str | None = None) -> tuple[torch.Tensor, list[str], str]:
+        """Images for a handed-in folder (`python -m genda.sample`): (images (N, C, H, W) in
+        [-1, 1], file names, normalisation 'clamp' | 'minmax'). Generative tasks override it."""
         raise NotImplementedError
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:

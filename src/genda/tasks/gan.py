@@ -201,6 +201,12 @@ class GANTask(Task):
         z = fixed_noise(n, self.nz, seed, self._device())
         return torch.cat([self.generator(c).float() for c in z.split(chunk)])
 
+    def export_images(self, n: int, seed: int, noise_dir: str | None = None):
+        """`python -m genda.sample`: n images named 0000.png, ... from noise `seed`."""
+        if noise_dir is not None:
+            raise ConfigError("--noise-dir is for DDIM runs; this run samples its own noise")
+        return self.generate(n, seed), [f"{i:04d}.png" for i in range(n)], "clamp"
+
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:
         n = int(self.evaluator.cfg.get("n_fake", 1000))

@@ -87,6 +87,12 @@ class VAETask(Task):
         z = fixed_noise(n, self.net.latent_dim, seed, self._device())
         return torch.cat([self.net.decode(c).float() for c in z.split(chunk)])
 
+    def export_images(self, n: int, seed: int, noise_dir: str | None = None):
+        """`python -m genda.sample`: n images named 0000.png, ... from noise `seed`."""
+        if noise_dir is not None:
+            raise ConfigError("--noise-dir is for DDIM runs; this run samples its own noise")
+        return self.generate(n, seed), [f"{i:04d}.png" for i in range(n)], "clamp"
+
     def _reconstructions(self, ctx: StepContext) -> dict[str, float]:
         x = next(iter(ctx.batches("val")))["image"][: self.n_show]
         recon = self.net(x)[0].float()
