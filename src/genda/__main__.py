@@ -85,8 +85,8 @@ def main(cfg: DictConfig) -> float | None:
               f"[genda] checkpoint: {run_dir}/checkpoints/last.ckpt\n"
               f"[genda] summary: {({k: v for k, v in summary.items() if not isinstance(v, dict)})}",
               file=sys.stderr)
-    monitor = summary.get("acc") or summary.get("fid")
-    return float(monitor) if isinstance(monitor, int | float) else None
+    best = [v for k, v in summary.items() if k.startswith("best_") and isinstance(v, int | float)]
+    return float(best[0]) if best else None  # the monitored metric, for Hydra sweepers
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from torch import nn
 class Artifacts(Protocol):
     """Writes a run's artefacts; the only place that knows where they live."""
 
+    enabled: bool  # False on ranks other than 0: compute nothing that is only written
+
     def grid(self, name: str, images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> str:
         """Save `images: (B, C, H, W)` as one PNG grid `<name>.png`; returns its path."""
 
