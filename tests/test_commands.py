@@ -72,3 +72,27 @@ def test_sample_gan_then_evaluate_faces_and_fid(smoke_run, tmp_path: Path) -> No
     fid = tmp_path / "fid.json"
     genda("fid", str(out), str(real / "val"), "--dims", "64", "--json", str(fid), module="genda.evaluate", check=True)
     assert json.loads(fid.read_text())["value"] > 0
+
+
+@pytest.mark.slow
+def test_sample_ddpm_and_ddim_then_evaluate(smoke_run, tmp_path: Path) -> None:
+    ddpm = smoke_run("ddpm_digits")
+    out = tmp_path / "ddpm"
+    genda(str(ddpm), str(out), "--n", "20", module="genda.sample", check=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{d}_{j:03d}.png" for d in range(10) for j in (1, 2))
+    clf = sorted((Path(smoke_run("classifier_mnist"))).glob("checkpoints/best.ckpt"))[0]
+    acc = tmp_path / "acc.json"
+    genda("accuracy", "--folder", str(out), "--classifier", str(clf), "--json", str(acc),
+          module="genda.evaluate", check=True)
+    assert json.loads(acc.read_text())["n"] == 20
+
+    ddim = smoke_run("ddim_faces")
+    noise = ddim / "artifacts" / "noise"
+    out = tmp_path / "ddim"
+    genda(str(ddim), str(out), "--noise-dir", str(noise), module="genda.sample", check=True)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{p.stem}.png" for p in noise.glob("*.pt"))
+    # same weights, same noises, eta from the run's config: the run's own DDIM images
+    mse = tmp_path / "mse.json"
+    genda("mse", str(out), str(ddim / "artifacts" / "ddim"), "--json", str(mse), module="genda.evaluate", check=True)
+    assert json.loads(mse.read_text())["value"] <= 1.0

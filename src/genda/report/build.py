@@ -121,7 +121,9 @@ class Builder:
 
     def provenance(self, recs: list[RunRecord]) -> str:
         r = self.first_ok(recs)
-        seeds = ", ".join(str(x.run.seed) for x in recs if x.ok) or "none complete"
+        seeds = (
+            ", ".join(str(x) for x in sorted({x.run.seed for x in recs if x.ok})) or "none complete"
+        )
         return f"data: {r.data_text()}; scale: {self.scale}; seeds: {seeds}; run dir: `{r.where()}`"
 
     def failures(self, recs: list[RunRecord]) -> list:

@@ -125,7 +125,7 @@ def _figure_html(im: Image | Missing) -> str:
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0 1.2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}
+table{border-collapse:collapse;margin:.6em 0 1.2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;overflow-wrap:anywhere}
 th{background:#eee}caption{caption-side:top;font-style:italic;text-align:left;padding:.2em 0}
 figure{display:inline-block;margin:.4em .8em .8em 0;vertical-align:top;max-width:100%}figcaption{font-size:.85em;color:#555;max-width:520px}
 img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}

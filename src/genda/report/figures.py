@@ -75,7 +75,7 @@ def labelled_rows(
         ax.imshow(img, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+        ax.set_ylabel(label, rotation=0, ha="center", va="center", labelpad=32, fontsize=10)
         if i == 0 and col_labels:
             ax.set_title("   ".join(col_labels), fontsize=9)
     if title:

@@ -122,8 +122,9 @@ class ConditionalDDPMTask(_DiffusionBase):
                  sampler: Mapping[str, Any], evaluator: Mapping[str, Any], ema_decay: float = 0.999,
                  p_uncond: float = 0.1, num_classes: int = 10, images_per_class: int = 100,
                  sample_batch: int = 500, strip_points: int = 6, val_batches: int = 2, seed: int = 0,
-                 lr_schedule: str = "cosine", warmup_steps: int = 0) -> None:
+                 lr_schedule: str = "cosine", warmup_steps: int = 0, image_size: int = 28) -> None:
         super().__init__(net, optimizer, schedule, sampler, ema_decay, seed, lr_schedule, warmup_steps)
+        self.image_size = int(image_size)
         self.p_uncond, self.num_classes = float(p_uncond), int(num_classes)
         self.images_per_class, self.sample_batch = int(images_per_class), int(sample_batch)
         self.strip_points, self.val_batches = int(strip_points), int(val_batches)
@@ -155,6 +156,17 @@ class ConditionalDDPMTask(_DiffusionBase):
     @staticmethod
     def _shape(ctx: StepContext) -> tuple[int, ...]:
         return tuple(ctx.data.split("val").images.shape[1:])
+
+    def export_images(self, n: int, seed: int, noise_dir: str | None = None):
+        """`python -m genda.sample`: n/10 images per digit named `<digit>_<nnn>.png`."""
+        if noise_dir is not None:
+            raise ConfigError("--noise-dir is for DDIM runs; the DDPM samples its own noise")
+        per = max(1, n // self.num_classes)
+        labels = torch.arange(self.num_classes).repeat_interleave(per)
+        shape = (self.net.conv_in.in_channels, self.image_size, self.image_size)
+        x, _ = self.generate(labels, shape, seed)
+        names = [f"{d}_{j + 1:03d}.png" for d in range(self.num_classes) for j in range(per)]
+        return x, names, "clamp"
 
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:
@@ -289,6 +301,20 @@ class DDIMFaceTask(_DiffusionBase):
         if not isinstance(z, torch.Tensor) or z.ndim not in (3, 4) or z.shape[-3] != 3:
             raise DataError(f"{path}: expected a (1, 3, H, W) noise tensor")
         return z.float().reshape(1, *z.shape[-3:])
+
+    def export_images(self, n: int, seed: int, noise_dir: str | None = None):
+        """`python -m genda.sample`: one DDIM image per `noise_dir/NN.pt` (min-max normalised), or
+        n images from seeded noise when no noise folder is given."""
+        if noise_dir:
+            files = sorted(Path(noise_dir).glob("*.pt"))
+            if not files:
+                raise DataError(f"--noise-dir {noise_dir}: no .pt noise files")
+            z = torch.cat([self._read_noise(f) for f in files]).to(self._device())
+            names = [f"{f.stem}.png" for f in files]
+        else:
+            z = self._noise((n, 3, self.image_size, self.image_size), seed)
+            names = [f"{i:02d}.png" if n <= 100 else f"{i:04d}.png" for i in range(n)]
+        return _minmax(self._ddim(z)) * 2 - 1, names, "minmax"
 
     def _ddim(self, z: torch.Tensor, eta: float | None = None) -> torch.Tensor:
         return torch.cat([self.run_sampler(self.net, c, self.seed + 1 + i, eta=eta).float()
