@@ -7,6 +7,7 @@ FONTS="fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf
   fonts-roboto-unhinted fonts-open-sans fonts-lato fonts-crosextra-carlito fonts-crosextra-caladea
   fonts-cantarell fonts-go fonts-linuxlibertine fonts-comic-neue fonts-noto-core"
 PHOTOS="mate-backgrounds plasma-workspace-wallpapers"
+TOOLS="chromium"  # headless rendering test of the report (tests skip without it)
 CACHE="${GENDA_CACHE:-$HOME/.cache/genda}"
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -21,7 +22,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; then
   $SUDO apt-get update -qq >/dev/null 2>&1 || echo "install_debian_extras: apt-get update failed"
-  for p in $FONTS $PHOTOS; do
+  for p in $FONTS $PHOTOS $TOOLS; do
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$p" \
       >/dev/null 2>&1 || echo "install_debian_extras: could not install $p (skipped)"
   done

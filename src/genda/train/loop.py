@@ -92,6 +92,7 @@ class Trainer:
         for net in self.nets.values():
             if self.tcfg.channels_last:
                 net.to(memory_format=torch.channels_last)
+        self.summaries = self.task.summaries()  # before wrapping: tables show the networks themselves
         raw_opts = self.task.configure_optimizers()
         self.schedulers = self.task.configure_schedulers(raw_opts, int(self.tcfg.max_steps))
         for name, net in self.nets.items():
@@ -257,7 +258,7 @@ class Trainer:
             self._build()
             if self.rank0:
                 (self.run_dir / "config.yaml").write_text(self._config_yaml)
-                for k, text in self.task.summaries().items():
+                for k, text in self.summaries.items():
                     self.out.text(f"summary_{k}", text)
                 self.logger.log({f"data/{k}": v for k, v in _flat(self.data.info).items()
                                  if isinstance(v, int | float | bool)}, 0)
