@@ -62,6 +62,19 @@ def val_features(
     return torch.cat(feats), torch.cat(labels)
 
 
+def evaluate_uda(ctx: StepContext, source_encoder: nn.Module, target_encoder: nn.Module,
+                 classifier: nn.Module, discriminator: nn.Module):
+    """Target/source val accuracy and balanced domain accuracy (0.5 = chance), plus the features."""
+    fs, ys = val_features(ctx, source_encoder, "source")
+    ft, yt = val_features(ctx, target_encoder, "target")
+    metrics = {
+        "target_acc": _accuracy(classifier(ft), yt),
+        "source_acc": _accuracy(classifier(fs), ys),
+        "domain_acc": _balanced_domain_acc(discriminator, fs, ft),
+    }
+    return metrics, (fs, ys, ft, yt)
+
+
 def write_feature_artifacts(
     ctx: StepContext,
     fs: torch.Tensor,
@@ -180,14 +193,7 @@ class UDATask(Task):
         }
 
     def _evaluate(self, ctx: StepContext):
-        fs, ys = val_features(ctx, self.features, "source")
-        ft, yt = val_features(ctx, self.features, "target")
-        metrics = {
-            "target_acc": _accuracy(self.classifier(ft), yt),
-            "source_acc": _accuracy(self.classifier(fs), ys),
-            "domain_acc": _balanced_domain_acc(self.domain_classifier, fs, ft),
-        }
-        return metrics, (fs, ys, ft, yt)
+        return evaluate_uda(ctx, self.features, self.features, self.classifier, self.domain_classifier)
 
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:
@@ -298,14 +304,7 @@ class ADDATask(Task):
 
     def _evaluate(self, ctx: StepContext):
         target_encoder = self.target_encoder if self.adapted(ctx) else self.source_encoder
-        fs, ys = val_features(ctx, self.source_encoder, "source")
-        ft, yt = val_features(ctx, target_encoder, "target")
-        metrics = {
-            "target_acc": _accuracy(self.classifier(ft), yt),
-            "source_acc": _accuracy(self.classifier(fs), ys),
-            "domain_acc": _balanced_domain_acc(self.discriminator, fs, ft),
-        }
-        return metrics, (fs, ys, ft, yt)
+        return evaluate_uda(ctx, self.source_encoder, target_encoder, self.classifier, self.discriminator)
 
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:
