@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -36,8 +37,8 @@ def test_ddim_faces_smoke_writes_every_artefact(smoke_run) -> None:
     art = run / "artifacts"
     assert sorted(p.name for p in (art / "ddim").iterdir()) == ["00.png", "01.png", "02.png", "03.png"]
     assert sorted(p.name for p in (art / "noise").iterdir()) == ["00.pt", "01.pt", "02.pt", "03.pt"]
-    img = torch.tensor(list(Image.open(art / "ddim" / "00.png").convert("L").getdata()))
-    assert img.min() == 0 and img.max() == 255  # per-image min-max normalised
+    img = np.asarray(Image.open(art / "ddim" / "00.png").convert("RGB"))
+    assert img.min() == 0 and img.max() == 255  # per-image min-max normalised over all channels
     assert Image.open(art / "eta_grid.png").size == (4 * 66 + 2, 5 * 66 + 2)  # 5 etas x 4 noises
     for row in ("slerp", "lerp"):
         assert Image.open(art / f"{row}.png").size == (3 * 66 + 2, 68)
