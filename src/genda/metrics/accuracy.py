@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -43,7 +44,9 @@ class DigitEvaluator:
         key = hashlib.sha256(f"{EVALUATOR_RECIPE}|{domain}|{scale}|{data_dir}".encode()).hexdigest()[:12]
         run_dir = Path(cache_dir) / "evaluators" / f"lenet_{domain}_{scale}_{key}"
         best = run_dir / "checkpoints" / "best.ckpt"
-        if not best.is_file():
+        status = run_dir / "status.json"
+        done = status.is_file() and json.loads(status.read_text()).get("state") == "complete"
+        if not (best.is_file() and done):  # an interrupted training resumes from its last.ckpt
             cmd = [sys.executable, "-m", "genda", "experiment=classifier_mnist", f"data.domain={domain}",
                    f"scale={scale}", "logger.mode=disabled", "trainer.progress=false",
                    f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache_dir}"]
