@@ -2,7 +2,7 @@
 
 Layout follows rosinality's denoising-diffusion-pytorch `UNet` (DDPM-style: ch 128,
 ch_mult [1, 1, 2, 2, 4, 4], 2 res blocks, attention where the downsampling stride is in
-`attn_strides`, i.e. 16x16 for 256x256 inputs), so `load_state_dict(torch.load("UNet.pt"))`
+`attn_strides`, i.e. 16x16 for 256x256 inputs), so the state dict in `UNet.pt`
 matches key for key. Written from the architecture description; `net(x, t) -> eps`.
 """
 
