@@ -7,6 +7,7 @@ validate/sample/finalize see. Samplers come from `genda.diffusion`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class _DiffusionBase(Task):
         def lam(s: int) -> float:
             if s < warm:
                 return (s + 1) / warm
-            return 0.5 * (1 + np.cos(np.pi * min(s, total) / total))
+            return 0.5 * (1 + math.cos(math.pi * min(s, total) / total))  # a Python float: checkpoints load weights_only
 
         return {"net": torch.optim.lr_scheduler.LambdaLR(optimizers["net"], lam)}
 
