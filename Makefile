@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: install
-	$(PY) -m genda experiment=ddpm_digits
+	$(PY) -m genda experiment=classifier_mnist
 
 test: install
 	$(PY) -m pytest -q
