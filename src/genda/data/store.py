@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from genda.data.domain import Split, file_checksum
 from genda.errors import DataError
+from genda.train.checkpoint import atomic_write
 
 SPLITS = ("train", "val")
 REBUILD = "python -m genda.data build --force"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _split_bytes(split: Split) -> bytes:

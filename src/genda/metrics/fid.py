@@ -12,9 +12,7 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import os
 import socket
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from pytorch_fid.fid_score import IMAGE_EXTENSIONS, calculate_frechet_distance
 
 from genda.data.domain import default_cache_dir, file_checksum
 from genda.errors import ConfigError, DataError
+from genda.train.checkpoint import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +102,7 @@ def convert_torchscript(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _atomic_save(obj, path: Path, saver: Callable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
-    saver(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: saver(obj, f))
 
 
 def _converted(torchscript: Path, cache_dir: Path, tag: str) -> dict[str, torch.Tensor]:

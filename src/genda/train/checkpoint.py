@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -21,16 +22,15 @@ from genda.errors import CheckpointError
 FORMAT = "genda-ckpt-1"
 
 
-def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the same folder, fsync, rename over `path`, fsync the folder.
-
-    A crash at any point leaves either the old file or the new one, never a torn file."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Run `write(file)` on a temp file in the same folder, fsync, rename over `path`, fsync the
+    folder. A crash at any point leaves either the old file or the new one, never a torn file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -42,6 +42,11 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save `obj` to `path` atomically (see atomic_write)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -241,10 +241,8 @@ class Trainer:
 
     def _status(self, state: str, **extra: Any) -> None:
         if self.rank0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.run_dir / ".status.json.tmp"
-            tmp.write_text(json.dumps({"state": state, "step": self.step, **extra}) + "\n")
-            os.replace(tmp, self.run_dir / "status.json")
+            text = json.dumps({"state": state, "step": self.step, **extra}) + "\n"
+            ckpt_io.atomic_write(self.run_dir / "status.json", lambda f: f.write(text.encode()))
 
     def fit(self) -> dict:
         cfg = self.cfg
