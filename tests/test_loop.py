@@ -182,3 +182,25 @@ def test_fused_normalisation_equals_transforms_v2() -> None:
         got = DomainData("mnist", normalize=name).to_float(x)
         assert torch.allclose(got, ref, atol=1e-6), name
         assert torch.equal(DomainData("mnist", normalize=name).to_uint8(got), x)
+
+
+def test_file_lock_serialises_two_processes(tmp_path: Path) -> None:
+    """Two processes appending under `file_lock` never interleave their lines (the lock that
+    lets parallel report runs build one shared data/evaluator cache entry once)."""
+    script = (
+        "import sys, time\n"
+        "from genda.train.checkpoint import file_lock\n"
+        "log, tag = sys.argv[1], sys.argv[2]\n"
+        "for _ in range(5):\n"
+        "    with file_lock(log + '.lock'):\n"
+        "        with open(log, 'a') as f:\n"
+        "            f.write(tag + ' start\\n'); f.flush(); time.sleep(0.02)\n"
+        "            f.write(tag + ' end\\n')\n"
+    )
+    log = tmp_path / "log.txt"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(log), t]) for t in "ab"]
+    assert all(p.wait(60) == 0 for p in procs)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 20
+    for start, end in zip(lines[::2], lines[1::2]):
+        assert start.endswith("start") and end == start.replace("start", "end")

@@ -5,6 +5,7 @@ the real manifest has every section with no broken image links."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -45,7 +46,10 @@ def _last(tmp: Path, scale: str = "smoke") -> dict[str, dict]:
 def test_failed_run_is_reported_rest_completes_and_rerun_trains_nothing(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(yaml.safe_dump(FIXTURE, sort_keys=False))
-    first = _report(tmp_path, "run", "--scale", "smoke", "logger.mode=disabled", manifest=manifest)
+    # two at once (--jobs 2): the failure of one does not disturb the other
+    first = _report(
+        tmp_path, "run", "--scale", "smoke", "--jobs", "2", "logger.mode=disabled", manifest=manifest
+    )
     assert first.returncode == 0, first.stderr
     last = _last(tmp_path)
     assert last["clf/seed0"]["state"] == "complete" and last["clf/seed0"]["action"] == "ran"
@@ -119,3 +123,11 @@ def test_smoke_report_of_the_manifest(tmp_path: Path) -> None:
     assert done and all(again[k]["action"] == "skipped" for k in done)
     rebuilt = _report(tmp_path, "build")
     assert rebuilt.returncode == 0 and "wrote" in rebuilt.stdout
+
+
+def test_parallel_jobs_share_the_cores() -> None:
+    from genda.report.runner import threads_per_job
+
+    assert threads_per_job(1) == {}
+    env = threads_per_job(2)
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))

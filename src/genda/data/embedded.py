@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from genda.data.domain import Domain, Split, file_checksum
 from genda.data.store import load_splits, read_meta, save_splits
 from genda.errors import DataError
+from genda.train.checkpoint import file_lock
 
 Built = tuple[dict[str, Split], dict]  # splits, metadata (provenance, sources, ...)
 
@@ -68,13 +69,17 @@ def build_embedded(name: str, cache_dir: Path, force: bool = False, **kw) -> dic
     meta = read_meta(folder)
     if meta is not None and meta.get("version") == b.version and not force:
         return meta
-    args = {**b.defaults, **{k: v for k, v in kw.items() if v is not None}}
-    t0 = time.perf_counter()
-    splits, info = b.build(cache_dir=cache_dir, **args)
-    seconds = time.perf_counter() - t0
-    return save_splits(folder, splits, {**info, "name": name, "version": b.version, "options": args,
-                                        "num_classes": b.num_classes,
-                                        "build_seconds": round(seconds, 1)})
+    with file_lock(folder.parent / f".{folder.name}.lock"):  # parallel runs build it once
+        meta = read_meta(folder)
+        if meta is not None and meta.get("version") == b.version and not force:
+            return meta
+        args = {**b.defaults, **{k: v for k, v in kw.items() if v is not None}}
+        t0 = time.perf_counter()
+        splits, info = b.build(cache_dir=cache_dir, **args)
+        seconds = time.perf_counter() - t0
+        return save_splits(folder, splits, {**info, "name": name, "version": b.version,
+                                            "options": args, "num_classes": b.num_classes,
+                                            "build_seconds": round(seconds, 1)})
 
 
 def embedded_domain(name: str, cache_dir: Path, **kw) -> Domain:

@@ -17,6 +17,7 @@ from genda.config import build
 from genda.data.folders import decode, png_names
 from genda.errors import CheckpointError, DataError
 from genda.train import checkpoint as ckpt_io
+from genda.train.checkpoint import file_lock
 
 EVALUATOR_RECIPE = "lenet-v1"  # bump when the evaluator's training recipe changes
 
@@ -45,18 +46,19 @@ class DigitEvaluator:
         run_dir = Path(cache_dir) / "evaluators" / f"lenet_{domain}_{scale}_{key}"
         best = run_dir / "checkpoints" / "best.ckpt"
         status = run_dir / "status.json"
-        done = status.is_file() and json.loads(status.read_text()).get("state") == "complete"
-        if not (best.is_file() and done):  # an interrupted training resumes from its last.ckpt
-            cmd = [sys.executable, "-m", "genda", "experiment=classifier_mnist", f"data.domain={domain}",
-                   f"scale={scale}", "logger.mode=disabled", "trainer.progress=false",
-                   f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache_dir}"]
-            if data_dir:
-                cmd.append(f"paths.data_dir={data_dir}")
-            print(f"[genda] training the LeNet evaluator on {domain} ({scale}) -> {run_dir}", file=sys.stderr)
-            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if proc.returncode != 0 or not best.is_file():
-                tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
-                raise DataError(f"training the evaluator for domain {domain!r} failed: {tail}")
+        with file_lock(run_dir.parent / f".{run_dir.name}.lock"):  # parallel runs: train once
+            done = status.is_file() and json.loads(status.read_text()).get("state") == "complete"
+            if not (best.is_file() and done):  # an interrupted training resumes from its last.ckpt
+                cmd = [sys.executable, "-m", "genda", "experiment=classifier_mnist", f"data.domain={domain}",
+                       f"scale={scale}", "logger.mode=disabled", "trainer.progress=false",
+                       f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache_dir}"]
+                if data_dir:
+                    cmd.append(f"paths.data_dir={data_dir}")
+                print(f"[genda] training the LeNet evaluator on {domain} ({scale}) -> {run_dir}", file=sys.stderr)
+                proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                if proc.returncode != 0 or not best.is_file():
+                    tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
+                    raise DataError(f"training the evaluator for domain {domain!r} failed: {tail}")
         return cls.from_checkpoint(best, device)
 
     @torch.no_grad()

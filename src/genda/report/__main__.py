@@ -39,6 +39,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                 "--only", help="run only the entries of this item (gan, vae, ...) or entry id"
             )
             s.add_argument(
+                "--jobs",
+                type=int,
+                default=1,
+                help="runs at once, each with an equal share of the cores (default 1)",
+            )
+            s.add_argument(
                 "overrides",
                 nargs="*",
                 help="extra Hydra overrides for every run, e.g. logger.mode=disabled",
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 a.only,
                 a.seeds,
                 say=lambda m: print(m, flush=True),
+                jobs=a.jobs,
             )
             failed = [o for o in outcomes if o.state != "complete"]
             print(

@@ -15,7 +15,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +179,15 @@ def execute(run: Run, overrides: list[str], action: str, env: dict | None = None
     return out
 
 
+def threads_per_job(jobs: int) -> dict[str, str]:
+    """Environment for one of `jobs` parallel runs: an equal share of the cores each, so the
+    runs do not oversubscribe the CPU (torch's OpenMP pool spins when it is oversubscribed)."""
+    if jobs <= 1:
+        return {}
+    n = max(1, (os.cpu_count() or 1) // jobs)
+    return {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
+
+
 def run_manifest(
     manifest: Manifest,
     scale: str,
@@ -185,25 +196,39 @@ def run_manifest(
     only: str | None = None,
     seeds: int | None = None,
     say=print,
+    jobs: int = 1,
 ) -> list[Outcome]:
-    """Run (or skip, or resume) every run of the manifest at `scale`, one after another."""
+    """Run (or skip, or resume) every run of the manifest at `scale`.
+
+    `jobs` > 1 runs that many `python -m genda` processes at once, each with an equal share of
+    the cores: on a small CPU several small models train faster side by side than one after
+    another with all threads each (see BENCHMARKS.md). Outcomes keep the manifest's order.
+    """
     runs = manifest.expand(scale, root, only, seeds)
     group = report_group(manifest, scale)
-    outcomes = []
-    for i, run in enumerate(runs, 1):
+    env = threads_per_job(jobs)
+    lock = threading.Lock()
+
+    def one(i: int, run: Run) -> Outcome:
         overrides = command_overrides(run, scale, group, list(extra or []))
-        action = plan(run, compose_config(overrides))
+        with lock:  # Hydra's global state: compose one config at a time
+            action = plan(run, compose_config(overrides))
         tag = f"[report] ({i}/{len(runs)}) {run.name}"
         if action == "skip":
             say(f"{tag}: complete, same config: skipped")
-            outcomes.append(Outcome(run, "skipped", "complete"))
-            continue
+            return Outcome(run, "skipped", "complete")
         if action == "fresh":
             _clear(run, root, scale)
         say(f"{tag}: {'resuming' if action == 'resume' else 'running'} ...")
-        out = execute(run, overrides, "resumed" if action == "resume" else "ran")
+        out = execute(run, overrides, "resumed" if action == "resume" else "ran", env)
         say(f"{tag}: {out.state} in {out.seconds:.0f} s" + (f" ({out.error})" if out.error else ""))
-        outcomes.append(out)
+        return out
+
+    if jobs <= 1:
+        outcomes = [one(i, run) for i, run in enumerate(runs, 1)]
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            outcomes = list(pool.map(one, range(1, len(runs) + 1), runs))
     _write_log(root / scale, outcomes)
     return outcomes
 
