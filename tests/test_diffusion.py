@@ -226,3 +226,70 @@ def test_course_ddim_unet_loads_a_fresh_state_dict_strictly() -> None:
     bad.pop("out.2.bias")
     with pytest.raises(RuntimeError, match="out.2.bias"):
         net.load_state_dict(bad, strict=True)
+
+
+class LoudEps(RandomEps):
+    """RandomEps whose implied x_0 leaves [-1, 1], so clipping x_0 changes the result."""
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        ab = self.ab[t].view(-1, 1, 1, 1)
+        return (1 - ab).sqrt() * x - ab.sqrt() * 3.0 * torch.tanh(self.conv(x))
+
+
+def test_ddim_clip_x0_equals_diffusers_clip_sample() -> None:
+    model = LoudEps()
+    sched = DDIMScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
+                          clip_sample=True, clip_sample_range=1.0, set_alpha_to_one=True,
+                          timestep_spacing="leading")
+    sched.set_timesteps(20)
+    x_T = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    x = x_T
+    with torch.no_grad():
+        for t in sched.timesteps:
+            x = sched.step(model(x, t.expand(len(x))), int(t), x, eta=0.0,
+                           use_clipped_model_output=True).prev_sample
+    ours = ddim_sample(model, x_T, BETAS, num_steps=20, clip_x0=True)
+    unclipped = ddim_sample(model, x_T, BETAS, num_steps=20)
+    assert (ours - x).abs().max() < 1e-4
+    assert (unclipped - x).abs().max() > 1e-2  # the clip mattered
+    assert ours.abs().max() <= 1.0 + 1e-5
+
+
+@pytest.mark.slow
+def test_ddpm_clip_x0_equals_diffusers_clip_sample() -> None:
+    model = LoudEps()
+    sched = DDPMScheduler(beta_schedule="linear", clip_sample=True, clip_sample_range=1.0)
+    sched.betas = sched.betas.double()
+    sched.alphas = 1.0 - sched.betas
+    sched.alphas_cumprod = torch.cumprod(sched.alphas, 0)
+    x_T = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3))
+    ours = ddpm_sample(model, x_T, BETAS, torch.Generator().manual_seed(5), clip_x0=True)
+    gen, x = torch.Generator().manual_seed(5), x_T
+    with torch.no_grad():
+        for t in sched.timesteps:
+            x = sched.step(model(x, t.expand(2)), t, x, generator=gen).prev_sample
+    assert (ours - x.float()).abs().max() < 1e-4
+
+
+def test_min_snr_weights_equal_diffusers_snr() -> None:
+    from diffusers.training_utils import compute_snr
+
+    from genda.diffusion.process import min_snr_weights
+
+    t = torch.tensor([0, 1, 10, 100, 300, 500, 999])
+    snr = compute_snr(DDPMScheduler(beta_schedule="linear"), t).double()
+    ref = snr.clamp(max=5.0) / snr
+    assert torch.allclose(min_snr_weights(BETAS, 5.0)[t], ref, rtol=1e-3)  # diffusers: float32
+    assert float(min_snr_weights(BETAS, 5.0)[999]) == 1.0  # noisy steps keep full weight
+
+
+def test_eps_loss_min_snr_weights_each_image() -> None:
+    from genda.diffusion.process import min_snr_weights
+
+    model, x0 = RandomEps(), torch.randn(4, 3, 8, 8)
+    loss = eps_loss(model, x0, BETAS, torch.Generator().manual_seed(7), min_snr_gamma=5.0)
+    g = torch.Generator().manual_seed(7)
+    t = torch.randint(0, 1000, (4,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    per = ((model(q_sample(x0, t, noise, BETAS), t) - noise) ** 2).flatten(1).mean(1)
+    assert torch.allclose(loss, (min_snr_weights(BETAS, 5.0)[t].float() * per).mean())

@@ -42,10 +42,26 @@ def posterior(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
     return _at(c0, t, x0) * x0 + _at(ct, t, x_t) * x_t, _at(var, t, x0)
 
 
+def min_snr_weights(betas: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights for eps-prediction, min(SNR_t, gamma) / SNR_t with
+    SNR_t = ab_t / (1 - ab_t) (Hang et al. 2023), (T,) float64: they damp the low-noise steps
+    whose gradients conflict with the rest, which speeds convergence several-fold."""
+    ab = alpha_bars(betas)
+    snr = ab / (1 - ab)
+    return snr.clamp(max=gamma) / snr
+
+
 def eps_loss(eps_model: Callable[..., torch.Tensor], x0: torch.Tensor, betas: torch.Tensor,
-             generator: torch.Generator | None = None, **model_kwargs) -> torch.Tensor:
-    """DDPM's simple loss: MSE between eps and eps_model(x_t, t, **kw), t ~ U{0..T-1}."""
+             generator: torch.Generator | None = None, min_snr_gamma: float | None = None,
+             **model_kwargs) -> torch.Tensor:
+    """DDPM's simple loss: MSE between eps and eps_model(x_t, t, **kw), t ~ U{0..T-1};
+    with `min_snr_gamma`, each image's MSE is weighted by `min_snr_weights` (None: uniform)."""
     gen_dev = generator.device if generator is not None else x0.device
     t = torch.randint(0, len(betas), (len(x0),), generator=generator, device=gen_dev).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=gen_dev, dtype=x0.dtype).to(x0.device)
-    return F.mse_loss(eps_model(q_sample(x0, t, noise, betas), t, **model_kwargs), noise)
+    pred = eps_model(q_sample(x0, t, noise, betas), t, **model_kwargs)
+    if not min_snr_gamma:
+        return F.mse_loss(pred, noise)
+    per_image = (pred.float() - noise.float()).pow(2).flatten(1).mean(1)
+    w = min_snr_weights(betas, float(min_snr_gamma)).to(per_image.device, per_image.dtype)[t]
+    return (w * per_image).mean()

@@ -30,8 +30,11 @@ def _t(t: int, x: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def ddpm_sample(eps_model: EpsModel, x_T: torch.Tensor, betas: torch.Tensor,
-                generator: torch.Generator | None = None, return_steps: Collection[int] = ()) -> Sampled:
-    """Ancestral sampling over all T steps, variance = posterior variance (beta tilde)."""
+                generator: torch.Generator | None = None, return_steps: Collection[int] = (),
+                clip_x0: bool = False) -> Sampled:
+    """Ancestral sampling over all T steps, variance = posterior variance (beta tilde).
+    `clip_x0` clamps the predicted x_0 to [-1, 1] before the posterior (Ho et al.'s
+    `clip_denoised`, diffusers' `clip_sample`)."""
     sqrt_ab = alpha_bars(betas).sqrt().tolist()
     sqrt_1mab = (1 - alpha_bars(betas)).sqrt().tolist()
     c0, ct, var = (c.tolist() for c in posterior_coefs(betas))
@@ -41,6 +44,8 @@ def ddpm_sample(eps_model: EpsModel, x_T: torch.Tensor, betas: torch.Tensor,
             trace[t] = x.clone()
         eps = eps_model(x, _t(t, x))
         x0 = (x - sqrt_1mab[t] * eps) / sqrt_ab[t]
+        if clip_x0:
+            x0 = x0.clamp(-1.0, 1.0)
         x = c0[t] * x0 + ct[t] * x
         if t > 0:
             x = x + math.sqrt(var[t]) * _noise(x, generator)
@@ -61,8 +66,11 @@ def ddim_sigma(ab_t: float, ab_prev: float, eta: float) -> float:
 @torch.inference_mode()
 def ddim_sample(eps_model: EpsModel, x_T: torch.Tensor, betas: torch.Tensor, num_steps: int = 50,
                 eta: float = 0.0, generator: torch.Generator | None = None,
-                return_steps: Collection[int] = ()) -> Sampled:
-    """DDIM over `ddim_timesteps(num_steps)`; the last step goes to alpha_bar = 1 (x_0 itself)."""
+                return_steps: Collection[int] = (), clip_x0: bool = False) -> Sampled:
+    """DDIM over `ddim_timesteps(num_steps)`; the last step goes to alpha_bar = 1 (x_0 itself).
+    `clip_x0` clamps the predicted x_0 to [-1, 1] and re-derives eps from it, as diffusers'
+    `DDIMScheduler(clip_sample=True)` with `step(use_clipped_model_output=True)`; off for the
+    course's DDIM problem (clip_sample=False)."""
     ab = alpha_bars(betas).tolist()
     ts = ddim_timesteps(num_steps, len(betas))
     x, trace = x_T, {}
@@ -73,6 +81,9 @@ def ddim_sample(eps_model: EpsModel, x_T: torch.Tensor, betas: torch.Tensor, num
         ab_prev = ab[ts[i + 1]] if i + 1 < len(ts) else 1.0
         eps = eps_model(x, _t(t, x))
         x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+        if clip_x0:
+            x0 = x0.clamp(-1.0, 1.0)
+            eps = (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
         sigma = ddim_sigma(ab_t, ab_prev, eta)
         x = math.sqrt(ab_prev) * x0 + math.sqrt(max(0.0, 1 - ab_prev - sigma**2)) * eps
         if sigma > 0:

@@ -29,6 +29,7 @@ from pytorch_fid import inception as pfid_inception
 from pytorch_fid.fid_score import IMAGE_EXTENSIONS, calculate_frechet_distance
 
 from genda.data.domain import default_cache_dir, file_checksum
+from genda.train.checkpoint import file_lock
 from genda.errors import ConfigError, DataError
 from genda.train.checkpoint import atomic_write
 
@@ -245,13 +246,22 @@ class FID:
         fields = protocol_fields(key_fields, self.weights_id, self.dims)
         path = self.cache_dir / "fid" / "stats" / f"{stats_key(fields)}.npz"
         fields = json.dumps(fields, sort_keys=True, default=str)
-        if path.is_file():
-            with np.load(path) as f:
-                if str(f["fields"]) == fields:
-                    log.info("FID reference statistics from cache %s", path)
-                    return FIDStats(f["mu"], f["sigma"], int(f["n"]))
-        st = self.stats(images_fn())
-        _atomic_save(st, path, lambda s, p: np.savez(p, mu=s.mu, sigma=s.sigma, n=s.n, fields=fields))
+
+        def cached() -> FIDStats | None:
+            if path.is_file():
+                with np.load(path) as f:
+                    if str(f["fields"]) == fields:
+                        log.info("FID reference statistics from cache %s", path)
+                        return FIDStats(f["mu"], f["sigma"], int(f["n"]))
+            return None
+
+        if (st := cached()) is not None:
+            return st
+        with file_lock(path.parent / f".{path.name}.lock"):  # parallel runs compute it once
+            if (st := cached()) is not None:
+                return st
+            st = self.stats(images_fn())
+            _atomic_save(st, path, lambda s, p: np.savez(p, mu=s.mu, sigma=s.sigma, n=s.n, fields=fields))
         return st
 
     def score(self, fake_images: torch.Tensor | np.ndarray, ref: FIDStats) -> dict:

@@ -41,7 +41,8 @@ class _DiffusionBase(Task):
         self.net = net
         self.register_buffer("betas", make_betas(**dict(schedule)), persistent=False)
         self._optimizer, self.lr_schedule, self.warmup_steps = optimizer, lr_schedule, warmup_steps
-        self.sampler = {"kind": "ddim", "num_steps": 50, "eta": 0.0, "guidance": 0.0, **dict(sampler)}
+        self.sampler = {"kind": "ddim", "num_steps": 50, "eta": 0.0, "guidance": 0.0, "clip_x0": False,
+                        **dict(sampler)}
         if self.sampler["kind"] not in ("ddim", "ddpm"):
             raise ConfigError(f"sampler.kind={self.sampler['kind']!r}: use 'ddim' or 'ddpm'")
         self.ema = {"net": float(ema_decay)} if ema_decay else {}
@@ -75,10 +76,12 @@ class _DiffusionBase(Task):
                     return_steps: Sequence[int] = ()):
         """The configured sampler (DDIM `num_steps`/`eta`, or DDPM over all T) from x_T."""
         gen = torch.Generator().manual_seed(seed)
+        clip = bool(self.sampler["clip_x0"])
         if self.sampler["kind"] == "ddpm":
-            return ddpm_sample(eps_model, x_T, self.betas, gen, return_steps)
+            return ddpm_sample(eps_model, x_T, self.betas, gen, return_steps, clip_x0=clip)
         eta = self.sampler["eta"] if eta is None else eta
-        return ddim_sample(eps_model, x_T, self.betas, int(self.sampler["num_steps"]), float(eta), gen, return_steps)
+        return ddim_sample(eps_model, x_T, self.betas, int(self.sampler["num_steps"]), float(eta), gen, return_steps,
+                           clip_x0=clip)
 
     def visited_timesteps(self) -> list[int]:
         """Timesteps the configured sampler feeds the model, descending."""
@@ -123,8 +126,10 @@ class ConditionalDDPMTask(_DiffusionBase):
                  sampler: Mapping[str, Any], evaluator: Mapping[str, Any], ema_decay: float = 0.999,
                  p_uncond: float = 0.1, num_classes: int = 10, images_per_class: int = 100,
                  sample_batch: int = 500, strip_points: int = 6, val_batches: int = 2, seed: int = 0,
-                 lr_schedule: str = "cosine", warmup_steps: int = 0, image_size: int = 28) -> None:
+                 lr_schedule: str = "cosine", warmup_steps: int = 0, image_size: int = 28,
+                 min_snr_gamma: float | None = None) -> None:
         super().__init__(net, optimizer, schedule, sampler, ema_decay, seed, lr_schedule, warmup_steps)
+        self.min_snr_gamma = min_snr_gamma
         self.image_size = int(image_size)
         self.p_uncond, self.num_classes = float(p_uncond), int(num_classes)
         self.images_per_class, self.sample_batch = int(images_per_class), int(sample_batch)
@@ -135,7 +140,7 @@ class ConditionalDDPMTask(_DiffusionBase):
         y = batch["label"]
         drop = torch.rand(len(y), device=y.device) < self.p_uncond
         y = torch.where(drop, torch.full_like(y, self.num_classes), y)
-        loss = eps_loss(self.net, batch["image"], self.betas, y=y)
+        loss = eps_loss(self.net, batch["image"], self.betas, y=y, min_snr_gamma=self.min_snr_gamma)
         ctx.update("net", loss)
         return {"loss": loss}
 
