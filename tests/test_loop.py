@@ -202,5 +202,5 @@ def test_file_lock_serialises_two_processes(tmp_path: Path) -> None:
     assert all(p.wait(60) == 0 for p in procs)
     lines = log.read_text().splitlines()
     assert len(lines) == 20
-    for start, end in zip(lines[::2], lines[1::2]):
+    for start, end in zip(lines[::2], lines[1::2], strict=True):
         assert start.endswith("start") and end == start.replace("start", "end")

@@ -29,9 +29,8 @@ from pytorch_fid import inception as pfid_inception
 from pytorch_fid.fid_score import IMAGE_EXTENSIONS, calculate_frechet_distance
 
 from genda.data.domain import default_cache_dir, file_checksum
-from genda.train.checkpoint import file_lock
 from genda.errors import ConfigError, DataError
-from genda.train.checkpoint import atomic_write
+from genda.train.checkpoint import atomic_write, file_lock
 
 log = logging.getLogger(__name__)
 
