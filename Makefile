@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: install
-	$(PY) -m genda experiment=classifier_mnist
+	$(PY) -m genda experiment=ddpm_digits
 
 test: install
 	$(PY) -m pytest -q

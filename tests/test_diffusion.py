@@ -203,6 +203,24 @@ def test_conditional_unet_shapes_and_null_class() -> None:
     assert net.class_emb.num_embeddings == 11
 
 
+def test_conditional_unet_patch_size_folds_pixels_losslessly() -> None:
+    net = ConditionalUNet(base_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
+                          groups=8, patch_size=2)
+    assert net.conv_in.in_channels == 12 and net.out[-1].out_channels == 12 and net.in_channels == 3
+    x = torch.randn(2, 3, 28, 28)
+    for p in net.parameters():
+        nn.init.normal_(p, std=0.05)
+    out = net(x, torch.tensor([3, 700]), torch.tensor([1, 10]))
+    assert out.shape == x.shape
+    # pixel_unshuffle / pixel_shuffle are exact inverses: no pixel is lost or duplicated
+    fold = torch.nn.functional.pixel_unshuffle(x, 2)
+    assert fold.shape == (2, 12, 14, 14) and torch.equal(torch.nn.functional.pixel_shuffle(fold, 2), x)
+    # a change in one input pixel reaches the output (the patch path is wired through the UNet)
+    x2 = x.clone()
+    x2[0, 0, 5, 5] += 1.0
+    assert (net(x2, torch.tensor([3, 700]), torch.tensor([1, 10])) - out)[0].abs().max() > 0
+
+
 # The course's DDIM checkpoint (rosinality layout, ch 128, ch_mult 1,1,2,2,4,4, 2 res blocks,
 # attention at stride 16): 113,673,219 parameters = 454.7 MB of float32, 427 state-dict entries.
 COURSE_UNET_PARAMS = 113_673_219

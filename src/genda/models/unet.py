@@ -54,17 +54,23 @@ class Attention(nn.Module):
 
 class ConditionalUNet(nn.Module):
     """eps-model `net(x, t, y)`: x (B, C, H, W), t (B,) int64, y (B,) int64 in [0, num_classes]
-    (num_classes = null). H, W divisible by 2^(len(channel_mult)-1); 28 -> 14 -> 7 by default."""
+    (num_classes = null). H, W divisible by patch_size * 2^(len(channel_mult)-1); 28 -> 14 -> 7 by default.
+
+    `patch_size` p > 1 folds each p x p patch into channels first (pixel_unshuffle: C x H x W ->
+    C p^2 x H/p x W/p) and unfolds the output (pixel_shuffle), as in "simple diffusion" (Hoogeboom
+    et al. 2023) and DiT's patchify: the UNet then runs at H/p, p^2 times fewer positions, which on
+    a CPU buys several times more training steps per minute for the same channel widths."""
 
     def __init__(self, in_channels: int = 3, base_channels: int = 64, channel_mult: tuple[int, ...] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: tuple[int, ...] = (2,), num_classes: int = 10,
-                 groups: int = 8, dropout: float = 0.0) -> None:
+                 groups: int = 8, dropout: float = 0.0, patch_size: int = 1) -> None:
         super().__init__()
-        self.num_classes, self.base = num_classes, base_channels
+        self.num_classes, self.base, self.patch_size = num_classes, base_channels, int(patch_size)
+        self.in_channels = in_channels
         emb = 4 * base_channels
         self.time_mlp = nn.Sequential(nn.Linear(base_channels, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.class_emb = nn.Embedding(num_classes + 1, emb)
-        self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
+        self.conv_in = nn.Conv2d(in_channels * self.patch_size**2, base_channels, 3, padding=1)
         chans = [base_channels * m for m in channel_mult]
         self.down, self.up = nn.ModuleList(), nn.ModuleList()
         skips, ch = [base_channels], base_channels
@@ -85,7 +91,8 @@ class ConditionalUNet(nn.Module):
             if level > 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                              nn.Conv2d(ch, ch, 3, padding=1)))
-        self.out = nn.Sequential(nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, in_channels, 3, padding=1))
+        self.out = nn.Sequential(nn.GroupNorm(groups, ch), nn.SiLU(),
+                                 nn.Conv2d(ch, in_channels * self.patch_size**2, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
@@ -102,7 +109,8 @@ class ConditionalUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.base)) + self.class_emb(y)
-        h = self.conv_in(x)
+        p = self.patch_size
+        h = self.conv_in(F.pixel_unshuffle(x, p) if p > 1 else x)
         hs = [h]
         for block in self.down:
             h = self._run(block, h, emb)
@@ -112,4 +120,5 @@ class ConditionalUNet(nn.Module):
             if isinstance(block, nn.ModuleList):  # res blocks take the matching skip
                 h = torch.cat([h, hs.pop()], 1)
             h = self._run(block, h, emb)
-        return self.out(h)
+        out = self.out(h)
+        return F.pixel_shuffle(out, p) if p > 1 else out
