@@ -122,7 +122,7 @@ def update_doc(doc_path: Path, doc: dict, text: str) -> None:
     m = doc["machine"]
     block = (
         f"{BEGIN}\nRun {doc['date']}{' (--quick)' if doc['quick'] else ''} on {m['cpu']}, {m['cores']} cores, "
-        f"torch {m['torch']}, device {m['device']}, load average {m['load_average']}, env {m['env']}; "
+        f"torch {m['torch']}, device {m['device']}, load average {', '.join(f'{x:.2f}' for x in m['load_average'])}, env {m['env']}; "
         f"{doc['total_seconds']:.0f} s in all.\n\n{text}\n{END}"
     )
     old = doc_path.read_text()
@@ -143,7 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--write-doc", action="store_true", help="also put the table into BENCHMARKS.md"
     )
+    ap.add_argument(
+        "--doc-only",
+        action="store_true",
+        help="run nothing: put the table of --out/results.json (an earlier run) into BENCHMARKS.md",
+    )
     args = ap.parse_args(argv)
+    if args.doc_only:
+        path = args.out / "results.json"
+        if not path.is_file():
+            ap.error(f"--doc-only: {path} not found; run `python -m benchmarks` first")
+        doc = json.loads(path.read_text())
+        update_doc(ROOT / "BENCHMARKS.md", doc, table(doc["rows"]))
+        print(f"[bench] BENCHMARKS.md table from {path} ({doc['date']})", file=sys.stderr)
+        return 0
     names = discover()
     unknown = sorted(set(n.removeprefix("bench_") for n in args.only or []) - set(names))
     if unknown:

@@ -288,11 +288,13 @@ def plain_side(
     kind: Kind, cfg: DictConfig, steps: int, device: torch.device, stats: list
 ) -> Callable[[], float]:
     """fn() -> seconds of steps 2..N of a plain loop (fresh nets each call) plus its checkpoint
-    (one torch.save) amortised at trainer.checkpoint_every."""
+    (one torch.save) amortised at trainer.checkpoint_every. The plain loop uses the experiment's
+    own trainer.channels_last, so both sides run the same memory format."""
     every = int(cfg.trainer.checkpoint_every or 0)
+    knobs = Knobs(channels_last=bool(cfg.trainer.get("channels_last", False)))
 
     def run() -> float:
-        plain, stamps = kind.plain(cfg, device, Knobs()), []
+        plain, stamps = kind.plain(cfg, device, knobs), []
         for _ in range(steps):
             sync(device)
             stamps.append(time.perf_counter())

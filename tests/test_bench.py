@@ -86,3 +86,37 @@ def test_quick_run_of_one_real_benchmark_writes_results_json(tmp_path: Path) -> 
     for key in ("epoch_2x", "epoch_4x", "sampling_2x", "sampling_4x"):
         res = doc["benchmarks"]["scaling"]["result"][key]
         assert res["ratio"] > 0 and len(res["a_seconds"]) == len(res["b_seconds"]) == res["repeats"]
+
+
+def test_doc_only_writes_the_table_of_an_earlier_run_without_running(
+    tmp_path: Path, monkeypatch
+) -> None:
+    def must_not_run(name: str, quick: bool):
+        raise AssertionError("--doc-only ran a benchmark")
+
+    doc_path = tmp_path / "BENCHMARKS.md"
+    doc_path.write_text(f"intro\n\n{runner.BEGIN}\nold table\n{runner.END}\n\nafter\n")
+    results = {
+        "date": "2026-11-24T02:05:00+00:00",
+        "quick": False,
+        "total_seconds": 480.0,
+        "machine": {
+            "cpu": "AMD EPYC",
+            "cores": 2,
+            "torch": "2.14.1",
+            "device": "cpu",
+            "load_average": [0.3, 0.5, 0.6],
+            "env": {},
+        },
+        "rows": [{"benchmark": "good", "comparison": "A vs B", "B/A time (median)": "3.000"}],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    monkeypatch.setattr(runner, "run_one", must_not_run)
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    assert runner.main(["--doc-only", "--out", str(tmp_path)]) == 0
+    text = doc_path.read_text()
+    assert text.startswith("intro\n") and text.endswith("after\n") and "old table" not in text
+    assert "Run 2026-11-24T02:05:00+00:00 on AMD EPYC, 2 cores" in text and "| 3.000" in text
+
+    with pytest.raises(SystemExit):
+        runner.main(["--doc-only", "--out", str(tmp_path / "nothing")])
