@@ -378,3 +378,16 @@ def test_report_html_renders_in_chromium(fake_report: Path, tmp_path: Path) -> N
         pixels.shape == (3000, 1200) and pixels.std() > 10
     )  # text, tables and images, not a blank page
     shutil.copyfile(shot, fake_report / "chromium_screenshot.png")
+
+
+def test_training_time_line_sums_runs_and_spans_first_start_to_last_finish() -> None:
+    from genda.report.build import training_time_line
+
+    runners = [
+        {"seconds": 600.0, "finished": "2026-11-24 03:10:00"},  # started 03:00
+        {"seconds": 1200.0, "finished": "2026-11-24 03:30:00"},  # started 03:10
+        {"state": "failed", "error": "no timing"},  # ignored
+    ]
+    line = training_time_line(runners)
+    assert "30.0 run-minutes over 2 runs" in line and "30.0 min from the first start" in line
+    assert "not recorded" in training_time_line([{}])

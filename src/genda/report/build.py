@@ -72,6 +72,25 @@ UDA_NAMES = {
 }
 
 
+
+def training_time_line(runners: list[dict]) -> str:
+    """One sentence on the training time, from each run's runner.json (its last execution):
+    the sum of the runs' seconds and the span from the first start to the last finish."""
+    timed = []
+    for r in runners:
+        try:
+            end = time.mktime(time.strptime(str(r["finished"]), "%Y-%m-%d %H:%M:%S"))
+            timed.append((end - float(r["seconds"]), end, float(r["seconds"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not timed:
+        return "Training time: not recorded (no run was executed by `genda.report run`)."
+    start, end = min(t[0] for t in timed), max(t[1] for t in timed)
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))  # noqa: E731
+    return (f"Training time, as last executed: {sum(t[2] for t in timed) / 60:.1f} run-minutes over "
+            f"{len(timed)} runs, {(end - start) / 60:.1f} min from the first start ({fmt(start)}) to the "
+            f"last finish ({fmt(end)}); runs skipped as complete keep their earlier time.")
+
 class Builder:
     """Collects the run records of one scale and renders the report into `out_dir`."""
 
@@ -192,7 +211,8 @@ class Builder:
                 f"Built {time.strftime('%Y-%m-%d %H:%M:%S')} from the run dirs of `{self.manifest.path.name}` at "
                 f"scale **{self.scale}** (W&B group `{report_group(self.manifest, self.scale)}`). Runs: "
                 f"{n['complete']} complete, {n['failed']} failed, {n['interrupted']} interrupted, "
-                f"{n['not run']} not run (of {len(self.records)})."
+                f"{n['not run']} not run (of {len(self.records)}). "
+                + training_time_line([r.runner for r in self.records])
             ),
             D.Para(
                 "Every number below names its data — an **embedded stand-in** built offline by genda "
