@@ -58,8 +58,9 @@ class ConditionalUNet(nn.Module):
 
     `patch_size` p > 1 folds each p x p patch into channels first (pixel_unshuffle: C x H x W ->
     C p^2 x H/p x W/p) and unfolds the output (pixel_shuffle), as in "simple diffusion" (Hoogeboom
-    et al. 2023) and DiT's patchify: the UNet then runs at H/p, p^2 times fewer positions, which on
-    a CPU buys several times more training steps per minute for the same channel widths."""
+    et al. 2023) and DiT's patchify: the UNet then runs at H/p, on p^2 times fewer positions.
+    Measured on 2 CPU cores (ddpm_digits): 1.7x faster steps at p=2, base 32 than at p=1, base 16,
+    but fewer correct digits at equal wall time, so the default stays p=1."""
 
     def __init__(self, in_channels: int = 3, base_channels: int = 64, channel_mult: tuple[int, ...] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: tuple[int, ...] = (2,), num_classes: int = 10,

@@ -15,7 +15,7 @@ from genda.report import doc as D
 from genda.report import figures
 from genda.report.manifest import Manifest
 from genda.report.records import RunRecord, group_by_entry, mean_std
-from genda.report.runner import report_group
+from genda.report.runner import FINISHED_FORMAT, report_group
 
 SECTIONS = {
     "gan": "GAN: faces 64×64 (methods A and B)",
@@ -72,14 +72,13 @@ UDA_NAMES = {
 }
 
 
-
 def training_time_line(runners: list[dict]) -> str:
     """One sentence on the training time, from each run's runner.json (its last execution):
     the sum of the runs' seconds and the span from the first start to the last finish."""
     timed = []
     for r in runners:
         try:
-            end = time.mktime(time.strptime(str(r["finished"]), "%Y-%m-%d %H:%M:%S"))
+            end = time.mktime(time.strptime(str(r["finished"]), FINISHED_FORMAT))
             timed.append((end - float(r["seconds"]), end, float(r["seconds"])))
         except (KeyError, TypeError, ValueError):
             continue
@@ -90,6 +89,7 @@ def training_time_line(runners: list[dict]) -> str:
     return (f"Training time, as last executed: {sum(t[2] for t in timed) / 60:.1f} run-minutes over "
             f"{len(timed)} runs, {(end - start) / 60:.1f} min from the first start ({fmt(start)}) to the "
             f"last finish ({fmt(end)}); runs skipped as complete keep their earlier time.")
+
 
 class Builder:
     """Collects the run records of one scale and renders the report into `out_dir`."""

@@ -27,6 +27,7 @@ from genda.config import CONF_DIR
 from genda.report.manifest import Manifest, Run
 
 RUNNER_FILE = "runner.json"
+FINISHED_FORMAT = "%Y-%m-%d %H:%M:%S"  # runner.json "finished" (local time)
 LOG_FILE = "runner.log"
 NOT_RESULTS = ("logger", "group", "tags", "trainer.progress", "trainer.resume")
 
@@ -173,7 +174,7 @@ def execute(run: Run, overrides: list[str], action: str, env: dict | None = None
         "error": error,
         "seconds": round(out.seconds, 1),
         "overrides": overrides,
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "finished": time.strftime(FINISHED_FORMAT),
     }
     (run.run_dir / RUNNER_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return out

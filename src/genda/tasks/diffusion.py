@@ -169,7 +169,7 @@ class ConditionalDDPMTask(_DiffusionBase):
             raise ConfigError("--noise-dir is for DDIM runs; the DDPM samples its own noise")
         per = max(1, n // self.num_classes)
         labels = torch.arange(self.num_classes).repeat_interleave(per)
-        shape = (getattr(self.net, "module", self.net).in_channels, self.image_size, self.image_size)
+        shape = (self.net.in_channels, self.image_size, self.image_size)
         x, _ = self.generate(labels, shape, seed)
         names = [f"{d}_{j + 1:03d}.png" for d in range(self.num_classes) for j in range(per)]
         return x, names, "clamp"
