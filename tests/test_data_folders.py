@@ -136,8 +136,8 @@ def test_empty_face_folder(tmp_path) -> None:
         load_domain("faces", data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
 
 
-@pytest.mark.parametrize("name,stand_in", [("faces", "faces_embedded"), ("svhn", "syndigits"),
-                                           ("usps", "uci_digits"), ("mnistm_real", "mnistm")])
+@pytest.mark.parametrize("name,stand_in", [("faces", "faces_synthetic"), ("svhn", "syndigits"),
+                                           ("usps", "usps_mfeat"), ("mnistm_real", "mnistm")])
 def test_missing_real_domain_names_where_and_stand_in(name: str, stand_in: str, tmp_path) -> None:
     with pytest.raises(DataError, match=rf"looked in .*{tmp_path}.*data={stand_in}$"):
         load_domain(name, data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from genda.data.module import DomainData
 from genda.models.classifier import LeNet
 
-TARGETS = ("mnistm", "syndigits", "uci_digits")
+TARGETS = ("mnistm", "syndigits", "uci_digits", "usps_mfeat")
 
 
 def _data(domain: str) -> DomainData:

@@ -31,8 +31,10 @@ def test_gan_experiment_smoke(smoke_run, experiment):
     assert Image.open(art / "generated" / "0000.png").size == (64, 64)
     final = _final(run)
     assert np.isfinite(final["final/fid"]) and final["final/n_fake"] == 16
-    assert "final/face_score" in final  # faces_embedded is face data
-    assert json.loads((art / "eval.json").read_text())["fid_weights"]
+    assert "final/face_score_hog" in final and "final/face_score_real_hog" in final  # face data
+    assert np.isfinite(final["final/kid"]) and final["final/kid_subset_size"] == 16
+    ev = json.loads((art / "eval.json").read_text())
+    assert ev["fid_weights"] and ev["face_detector"] == "hog" and ev["kid_std"] >= 0
     assert (run / "checkpoints" / "best.ckpt").is_file()
     assert any("val/fid" in r for r in read_jsonl(run / "metrics.jsonl"))
 
@@ -41,7 +43,7 @@ def test_gan_experiment_smoke(smoke_run, experiment):
 def test_gan_runs_on_resized_digits_without_face_score(smoke_run):
     run = smoke_run("dcgan_b", "data=mnist")
     final = _final(run)
-    assert "final/face_score" not in final and final["final/n_real"] == 64
+    assert not any(k.startswith("final/face_score") for k in final) and final["final/n_real"] == 64
     assert Image.open(run / "artifacts" / "generated" / "0000.png").mode == "RGB"
 
 
@@ -55,10 +57,10 @@ def test_vae_experiment_smoke(smoke_run):
     assert Image.open(art / "reconstructions.png").size == (10 * 66 + 2, 2 * 66 + 2)
     assert Image.open(art / "samples32.png").size == (8 * 66 + 2, 4 * 66 + 2)
     latents = np.load(art / "latents.npz")
-    assert latents["mu"].shape == (20, 128)  # every val image of the embedded faces
+    assert latents["mu"].shape == (64, 128)  # every val image: faces_synthetic's val capped at 64 (smoke)
     assert json.loads((art / "latents.json").read_text())["attribute"] is None
     rows = read_jsonl(run / "metrics.jsonl")
     assert {"train/recon", "train/kl", "val/recon"} <= set().union(*rows)  # the learning curves
     final = _final(run)
-    assert np.isfinite(final["final/fid"]) and "final/face_score" in final
+    assert np.isfinite(final["final/fid"]) and np.isfinite(final["final/kid"]) and "final/face_score_hog" in final
     assert len(list((art / "generated").glob("*.png"))) == 16

@@ -97,6 +97,36 @@ def test_reference_stats_are_cached_under_the_protocol_key(fid64):
     assert any("singular" in str(x.message) for x in w)
 
 
+def test_reference_features_are_cached_for_kid_beside_the_stats(fid64):
+    """The cache keeps the (n, d) features under the same key; KID comes with every FID score."""
+    from genda.metrics.fid import stats_key
+    from genda.metrics.kid import kid
+
+    gen = torch.Generator().manual_seed(2)
+    real = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8, generator=gen)
+    fake = torch.randint(0, 128, (6, 3, 16, 16), dtype=torch.uint8, generator=gen)
+    fields = {**BASE, "count": 10, "subset": "kid test"}
+    path = fid64.cache_dir / "fid" / "stats" / f"{stats_key(protocol_fields(fields, fid64.weights_id, 64))}.npz"
+    first = fid64.reference_stats(fields, lambda: real)
+    assert path.is_file() and first.features.shape == (10, 64)
+    again = fid64.reference_stats(fields, lambda: pytest.fail("cache miss"))
+    assert np.array_equal(again.features, fid64.features(real))  # float32 on disk loses nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = fid64.score(fake, again, kid={"subsets": 5})
+    expected = kid(fid64.features(fake), again.features, subsets=5)
+    assert r["kid"] == expected["kid"] > 0 and r["kid_std"] == expected["kid_std"]
+    assert r["kid_subset_size"] == 6 and r["n_fake"] == 6 and r["n_real"] == 10
+    # a cache file from before features were kept is a miss, rewritten with them
+    with np.load(path) as f:
+        old = {k: f[k] for k in ("mu", "sigma", "n", "fields")}
+    np.savez(path, **old)
+    calls = []
+    fid64.reference_stats(fields, lambda: calls.append(1) or real)
+    with np.load(path) as f:
+        assert calls == [1] and "features" in f
+
+
 @pytest.mark.slow
 def test_offline_weights_match_the_wheels_torchscript_model(tmp_path):
     from genda.metrics.fid import _wheel_torchscript

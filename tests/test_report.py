@@ -184,10 +184,11 @@ def _fake_runs(m, root: Path) -> None:
             _fake_run(
                 run,
                 "faces_embedded",
-                {"fid": 100.0 + seed, "face_score": 50.0},
+                {"fid": 100.0 + seed, "kid": 0.01 + seed / 1000, "kid_std": 0.002,
+                 "face_score_hog": 50.0, "face_score_real_hog": 90.0},
                 {
                     "first32.png": "png",
-                    "eval.json": {"n_real": 64, "n_fake": 16},
+                    "eval.json": {"n_real": 64, "n_fake": 16, "face_detector": "hog"},
                     "summary_generator.txt": "G layers",
                     "summary_discriminator.txt": "D layers",
                 },
@@ -283,6 +284,7 @@ def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None
         in gan_a
     )
     assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "0, 1" in gan_a
+    assert "| 10.50 ± 0.71 (n=2) | 50.0 ± 0.0 (n=2) | 90.0 ± 0.0 (n=2) | hog |" in gan_a  # KID ×10³, faces
     uda = next(x for x in md.splitlines() if x.startswith("| M→U |"))
     assert "mnistm (embedded stand-in) → uci_digits (embedded stand-in)" in uda
     assert (

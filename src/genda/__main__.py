@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genda.config import CONF_DIR, check_targets, register_resolvers
+from genda.config import CONF_DIR, check_overrides, check_targets, register_resolvers, stored_config
 from genda.errors import GendaError
 
 register_resolvers()
+_log = logging.getLogger("genda")
 
 
 def _fail(msg: str) -> None:
@@ -25,8 +28,6 @@ def _first_of_sweeps(args: list[str]) -> list[str]:
 
     out = []
     for o in OverridesParser.create().parse_overrides(args):
-        if o.key_or_group.startswith("hydra"):
-            continue
         if o.is_sweep_override():
             out.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}")
         else:
@@ -46,10 +47,18 @@ def precheck(argv: list[str]) -> None:
     except HydraException as e:
         _fail(f"cannot parse overrides: {str(e).splitlines()[0]}")
     try:
+        check_overrides(args)  # every sweep value, not only the first job's
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
+            # with the hydra node: Hydra instantiates hydra.callbacks (and the launcher, sweeper,
+            # logging handlers) before main() runs, so they are checked here, before Hydra starts
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
             check_targets(cfg)
+            with open_dict(cfg):
+                del cfg["hydra"]
             OmegaConf.resolve(cfg)
+            check_classifier_ckpt(cfg)
+            from genda.train.validate import check_config
+            check_config(cfg, args)  # numbers, devices, run dir, resume (genda.train.validate)
     except MissingConfigException as e:
         group = next((o.split("=", 1)[0] for o in overrides if "=" in o and str(e).find(
             f"'{o.split('=', 1)[0]}/") >= 0), None)
@@ -67,30 +76,83 @@ def precheck(argv: list[str]) -> None:
         _fail(line)
 
 
+def check_classifier_ckpt(cfg: DictConfig) -> None:
+    """`metrics.classifier.ckpt=` names a checkpoint that scoring builds from: check its stored
+    config now rather than after training."""
+    ckpt = OmegaConf.select(cfg, "metrics.classifier.ckpt", default=None)
+    if ckpt and Path(str(ckpt)).is_file():
+        from genda.train import checkpoint as ckpt_io
+
+        stored_config(ckpt_io.load(str(ckpt))["config"], str(ckpt))
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
+    from genda.errors import Interrupted
     from genda.train import Trainer
+    from genda.train.loop import resume_command
 
-    run_dir = HydraConfig.get().runtime.output_dir
+    hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
     try:
+        # second line of defence (the precheck refuses these before Hydra starts)
+        check_targets(cfg)
+        check_targets(OmegaConf.create({"callbacks": hydra_cfg.callbacks}), "hydra")
         summary = Trainer(cfg, run_dir).fit()
     except GendaError as e:
         _fail(str(e))
-    except KeyboardInterrupt:
-        _fail(f"interrupted; run dir {run_dir}")
+    except Interrupted as e:  # SIGTERM/SIGINT: checkpoint and status.json written; 143/130 for schedulers
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"[genda] {e}; resume with:\n{resume_command(e.run_dir, list(hydra_cfg.overrides.task))}",
+                  file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped without a checkpoint
+        print(f"genda: error: interrupted; run dir {run_dir}", file=sys.stderr)
+        sys.exit(130)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"[genda] run dir: {run_dir}\n[genda] metrics: {run_dir}/metrics.jsonl\n"
               f"[genda] checkpoint: {run_dir}/checkpoints/last.ckpt\n"
               f"[genda] summary: {({k: v for k, v in summary.items() if not isinstance(v, dict)})}",
               file=sys.stderr)
-    best = [v for k, v in summary.items() if k.startswith("best_") and isinstance(v, int | float)]
-    return float(best[0]) if best else None  # the monitored metric, for Hydra sweepers
+    _log.info("run dir %s; summary %s", run_dir, {k: v for k, v in summary.items() if not isinstance(v, dict)})
+    return monitored(summary)
+
+
+def monitored(summary: dict) -> float | None:
+    """The value a Hydra sweeper (Optuna) optimises: the best validated value of the task's monitor
+    (`best_<monitor>`), else the final score of the same name (runs without mid-run validation)."""
+    for k, v in summary.items():
+        if k.startswith("best_") and isinstance(v, int | float):
+            return float(v)
+    for k in ("fid", "target_acc", "acc", "loss"):
+        if isinstance(summary.get(k), int | float):
+            return float(summary[k])
+    return None
+
+
+# Hydra's own flags that compose no job (help, completion, info) skip the precheck; those that
+# would load code or configs from elsewhere are refused (a rerun unpickles a file).
+_NO_JOB_FLAGS = ("--help", "-h", "--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completion",
+                 "-sc")
+_REFUSED_FLAGS = ("--experimental-rerun",)
+
+
+def _hydra_flag_args(argv: list[str]) -> tuple[bool, str | None]:
+    """(skip the precheck?, a refused flag) for Hydra's own command-line flags."""
+    for a in argv:
+        name = a.split("=", 1)[0]
+        if name in _REFUSED_FLAGS:
+            return False, name
+    return any(a.split("=", 1)[0] in _NO_JOB_FLAGS or a.startswith("--cfg") for a in argv), None
 
 
 if __name__ == "__main__":
-    if not any(a in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") or a.startswith("--cfg")
-               for a in sys.argv[1:]):
+    skip, refused = _hydra_flag_args(sys.argv[1:])
+    if refused:
+        _fail(f"{refused} is not supported: it unpickles a saved job; re-run the job's command "
+              f"(its overrides are in <run dir>/.hydra/overrides.yaml)")
+    if not skip:
         precheck(sys.argv[1:])
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genda.errors import ConfigError
+from genda.targets import ENV_VAR, LOGGING_CLASSES, LOGGING_EXT, is_allowed
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-ALLOWED_TARGET_PREFIXES = ("genda.", "torch.", "torchvision.")
 SCALES = ("smoke", "cpu", "full")
 
 
@@ -31,24 +32,125 @@ def register_resolvers() -> None:
 register_resolvers()
 
 
-def check_targets(cfg: Any, where: str = "") -> None:
-    """Refuse any `_target_` that is not a genda, torch or torchvision callable."""
+ALLOWED_HELP = ('see "Allowed `_target_`s" in README.md; add your own with '
+                f"{ENV_VAR}=pkg.module.Name")
+
+
+def _refuse(path: str, target: Any, source: str | None) -> ConfigError:
+    where = f"in {source}; " if source else ""
+    return ConfigError(f"config key '{path}' = {target!r} is not an allowed target ({where}{ALLOWED_HELP})")
+
+
+def _value(cfg: DictConfig, key: Any) -> Any:
+    """The node's value, resolved when it can be (an unresolvable one is shown raw)."""
+    try:
+        return cfg[key]
+    except Exception:
+        node = cfg._get_node(key)
+        return node._value() if node is not None else None
+
+
+def _scope(path: str) -> str | None:
+    """Which allow-list applies at `path`: None (genda's), or a hydra plugin kind."""
+    if not (path == "hydra" or path.startswith(("hydra.", "hydra["))):
+        return None
+    parts = path.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in ("launcher", "sweeper", "callbacks") else "hydra"
+
+
+# An interpolation that may stay unresolved while checking (e.g. `${hydra:job.num}` before Hydra
+# runs): node references, `hydra:` and `now:` only -- none of them can build a new config node
+# (`oc.create`, `oc.decode`, a resolver given a `{...}` literal can, so those must resolve).
+_PLAIN_INTERPOLATION = re.compile(r"(?:\$\{(?:hydra:[\w.\[\]]+|now:[^${}\[\]]*|[\w.\[\]]+)\}|\$(?!\{)|[^$])*")
+
+
+def _child(cfg: DictConfig | ListConfig, key: Any, path: str, source: str | None) -> None:
+    """Check one child: a nested node, or what an interpolation resolves to."""
+    node = cfg._get_node(key)
+    if node is None:
+        return
+    if node._is_interpolation():
+        try:
+            value = cfg[key]
+        except Exception as e:
+            raw = node._value()
+            if isinstance(raw, str) and _PLAIN_INTERPOLATION.fullmatch(raw):
+                return
+            where = f" (in {source})" if source else ""
+            raise ConfigError(f"config key '{path}' = {raw!r} does not resolve, so its targets "
+                              f"cannot be checked{where}: {str(e).strip().splitlines()[0]}") from e
+        if isinstance(value, dict | list):  # a resolver may return plain containers
+            value = OmegaConf.create(value)
+        if isinstance(value, DictConfig | ListConfig):
+            check_targets(value, path, source)
+    elif isinstance(node, DictConfig | ListConfig):
+        check_targets(node, path, source)
+
+
+def check_targets(cfg: Any, where: str = "", source: str | None = None) -> None:
+    """Refuse any `_target_` that is not on the allow-list (genda.targets), before anything is
+    built; interpolations are followed to what they resolve to. `where`: the key path of `cfg`;
+    `source`: the file it came from, for the message. Under `hydra.job_logging` /
+    `hydra.hydra_logging` the logging factories (`class`, `()`, `ext://`) are checked too."""
     if isinstance(cfg, DictConfig):
+        if cfg._is_none() or cfg._is_missing() or cfg._is_interpolation():
+            return
+        logging_node = where.startswith(("hydra.job_logging", "hydra.hydra_logging"))
         for key in cfg.keys():
             path = f"{where}.{key}" if where else str(key)
             if key == "_target_":
-                target = cfg[key]
-                if not isinstance(target, str) or not target.startswith(ALLOWED_TARGET_PREFIXES):
-                    raise ConfigError(
-                        f"config key '{path}' = {target!r} is not allowed: _target_ must name a "
-                        f"genda, torch or torchvision callable")
-            else:
-                node = cfg._get_node(key)
-                if isinstance(node, DictConfig | ListConfig):
-                    check_targets(node, path)
+                target = _value(cfg, key)
+                if not is_allowed(target, _scope(path)):
+                    raise _refuse(path, target, source)
+                continue
+            _child(cfg, key, path, source)
+            if logging_node and not isinstance(cfg._get_node(key), DictConfig | ListConfig):
+                value = _value(cfg, key)
+                if key in ("class", "()") and value not in LOGGING_CLASSES:
+                    raise _refuse(path, value, source)
+                if isinstance(value, str) and value.startswith("ext://") and value not in LOGGING_EXT:
+                    raise _refuse(path, value, source)
     elif isinstance(cfg, ListConfig):
-        for i, item in enumerate(cfg):
-            check_targets(item, f"{where}[{i}]")
+        if cfg._is_none() or cfg._is_missing() or cfg._is_interpolation():
+            return
+        for i in range(len(cfg)):
+            _child(cfg, i, f"{where}[{i}]", source)
+
+
+def stored_config(text: Any, source: str) -> DictConfig:
+    """A config read from a file genda did not just compose (a checkpoint's, a run dir's), checked
+    against the allow-list as a whole before anything is built from it. It cannot extend the
+    list: only the environment and the calling code can."""
+    try:
+        cfg = OmegaConf.create(text)
+    except Exception as e:
+        raise ConfigError(f"{source}: stored config is not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{source}: stored config is not a mapping")
+    check_targets(cfg, source=source)
+    return cfg
+
+
+def check_overrides(overrides: list[str], source: str | None = None) -> None:
+    """Check the `_target_`s that command-line style overrides (`key=value`, sweeps included)
+    would put into a config, without composing it: for lists of overrides genda reads from a
+    file (the report manifest) before it starts any run."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as e:
+        raise ConfigError(f"{source + ': ' if source else ''}cannot parse overrides: "
+                          f"{str(e).strip().splitlines()[0]}") from e
+    for o in parsed:
+        if o.is_delete() or "/" in o.key_or_group or "@" in o.key_or_group:
+            continue  # deleting a key, or picking a config group's file from conf/
+        values = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
+        for value in values:
+            cfg = OmegaConf.create({})
+            OmegaConf.update(cfg, o.key_or_group, value, force_add=True)
+            check_targets(cfg, source=source)
 
 
 def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:

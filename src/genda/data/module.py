@@ -15,6 +15,7 @@ from torchvision.transforms import v2
 
 from genda.data.domain import Domain, Split, load_domain
 from genda.errors import ConfigError
+from genda.targets import register_target
 
 RANGES = {"tanh": (-1.0, 1.0), "unit": (0.0, 1.0)}
 
@@ -88,6 +89,7 @@ def _identity(batch: dict) -> dict:
     return batch
 
 
+@register_target
 class DomainData:
     """One domain as train/val batches.
 
@@ -193,6 +195,7 @@ class DomainData:
         return DataLoader(_TensorSplit(s, self.to_float), batch_sampler=sampler, collate_fn=_identity)
 
 
+@register_target
 class PairedDomainData:
     """Source and target domains for domain adaptation: train batches are
     {"source": batch, "target": batch}; `val_loader("source"|"target")`."""

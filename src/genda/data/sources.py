@@ -32,11 +32,11 @@ for _name in BUILDERS:
 
 # real domain -> (course sub-folder of data_dir, embedded stand-in, num_classes, torchvision class)
 REAL = {
-    "faces": ("face", "faces_embedded", None, None),
+    "faces": ("face", "faces_synthetic", None, None),
     "mnistm_real": ("digits/mnistm", "mnistm", 10, None),
     "svhn": ("digits/svhn", "syndigits", 10, "SVHN"),
-    "usps": ("digits/usps", "uci_digits", 10, "USPS"),
-    "celeba": (None, "faces_embedded", None, "CelebA"),
+    "usps": ("digits/usps", "usps_mfeat", 10, "USPS"),
+    "celeba": (None, "faces_synthetic", None, "CelebA"),
     "mnist_torchvision": (None, "mnist", 10, "MNIST"),
 }
 
@@ -113,11 +113,11 @@ def _register_real(name: str, summary: str) -> None:
     register(name, summary)(load)
 
 
-_register_real("faces", "course faces hw2_data/face/{train,val} 64x64 (real; stand-in faces_embedded)")
+_register_real("faces", "course faces hw2_data/face/{train,val} 64x64 (real; stand-in faces_synthetic)")
 _register_real("mnistm_real", "course MNIST-M hw2_data/digits/mnistm (real; stand-in mnistm)")
 _register_real("svhn", "SVHN: course hw2_data/digits/svhn or torchvision (real; stand-in syndigits)")
-_register_real("usps", "USPS: course hw2_data/digits/usps or torchvision (real; stand-in uci_digits)")
-_register_real("celeba", "CelebA 64x64 + 40 attributes via torchvision (real; stand-in faces_embedded)")
+_register_real("usps", "USPS: course hw2_data/digits/usps or torchvision (real; stand-in usps_mfeat)")
+_register_real("celeba", "CelebA 64x64 + 40 attributes via torchvision (real; stand-in faces_synthetic)")
 _register_real("mnist_torchvision", "MNIST via torchvision (real; the embedded mnist is the same data)")
 
 

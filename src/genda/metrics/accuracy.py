@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from genda.config import build
+from genda.config import build, stored_config
 from genda.data.folders import decode, png_names
 from genda.errors import CheckpointError, DataError
 from genda.train import checkpoint as ckpt_io
@@ -31,7 +31,7 @@ class DigitEvaluator:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> DigitEvaluator:
         state = ckpt_io.load(path)
-        cfg = OmegaConf.create(state["config"])
+        cfg = stored_config(state["config"], str(path))  # allow-list checked before anything is built
         if not str(OmegaConf.select(cfg, "model._target_", default="")).endswith("ClassifierTask"):
             raise CheckpointError(f"{path} is not a classifier run (model is {cfg.model.get('_target_')})")
         net = build(cfg, "model.net")

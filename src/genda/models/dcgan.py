@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genda.errors import ConfigError
+from genda.targets import register_target
 
 NORMS = ("batch", "instance", "layer", "none")
 
@@ -47,6 +48,7 @@ def init_dcgan_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+@register_target
 class Generator(nn.Module):
     """z: (B, nz) or (B, nz, 1, 1) -> images (B, channels, 64, 64) in [-1, 1]."""
 
@@ -66,6 +68,7 @@ class Generator(nn.Module):
         return self.net(z.view(len(z), self.nz, 1, 1))
 
 
+@register_target
 class Discriminator(nn.Module):
     """images (B, channels, 64, 64) -> logits (B,).
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genda.targets import register_target
+
 
 class TimeEmbedding(nn.Module):
     """Sinusoidal embedding (B,) -> (B, dim) = [sin(t f), cos(t f)]; `inv_freq` is a saved buffer."""
@@ -79,6 +81,7 @@ class ResBlockWithAttention(nn.Module):
         return h if self.attention is None else self.attention(h)
 
 
+@register_target
 class DDIMUNet(nn.Module):
     """eps-model `net(x, t)`: x (B, in_channel, H, W), t (B,) timesteps; H, W divisible by
     2^(len(channel_multiplier) - 1). Channel counts must be multiples of 32 (GroupNorm(32))."""

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genda.targets import register_target
+
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding (B,) -> (B, dim): [sin(t f), cos(t f)], f = 10000^(-2i/dim)."""
@@ -52,6 +54,7 @@ class Attention(nn.Module):
         return x + self.proj(out)
 
 
+@register_target
 class ConditionalUNet(nn.Module):
     """eps-model `net(x, t, y)`: x (B, C, H, W), t (B,) int64, y (B,) int64 in [0, num_classes]
     (num_classes = null). H, W divisible by patch_size * 2^(len(channel_mult)-1); 28 -> 14 -> 7 by default.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genda.targets import register_target
+
 
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
@@ -19,6 +21,7 @@ def _up(cin: int, cout: int) -> nn.Sequential:
                          nn.LeakyReLU(0.2))
 
 
+@register_target
 class ConvVAE(nn.Module):
     """x: (B, channels, S, S) in [-1, 1], S = image_size divisible by 32 -> (recon, mu, logvar).
 

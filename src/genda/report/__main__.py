@@ -1,5 +1,6 @@
 """`python -m genda.report run --scale smoke|cpu|full [--only ITEM]` runs the manifest and builds
-the report; `python -m genda.report build [--scale S]` rebuilds it from existing run dirs."""
+the report; `python -m genda.report build [--scale S]` rebuilds it from existing run dirs;
+`python -m genda.report sweep DIR` writes a multirun's sweep.md / sweep.csv / sweep_grid.png."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m genda.report", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    sw = sub.add_parser("sweep", help="table (mean ± std over seeds) and grid of a multirun dir")
+    sw.add_argument("dir", type=Path, help="the sweep dir (holds 0/, 1/, ... and multirun.yaml)")
     for name, help_ in (
         ("run", "run (or skip/resume) every manifest run, then build the report"),
         ("build", "build the report from existing run dirs; trains nothing"),
@@ -66,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     from genda.report.runner import run_manifest
 
     a = _args(argv)
+    if a.command == "sweep":
+        from genda.report.sweep import write
+
+        try:
+            out = write(a.dir)
+        except GendaError as e:
+            print(f"genda.report: error: {e}", file=sys.stderr)
+            return 2
+        print("[report] wrote " + ", ".join(str(p) for p in out.values()))
+        return 0
     try:
         manifest = load_manifest(a.manifest)
         runs = a.runs.resolve()

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from genda.config import SCALES
+from genda.config import SCALES, check_overrides
 from genda.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -134,6 +134,11 @@ def _entry(eid: str, spec: Any, where: str) -> Entry:
     if not set(scales) <= set(SCALES):
         raise ConfigError(f"{where}: entry '{eid}': scales must be a list of {', '.join(SCALES)}")
     known = {"experiment", "item", "sweep", "overrides", "seeds", "scales"}
+    # the overrides reach `python -m genda`: refuse a `_target_` off the allow-list up front
+    check_overrides(
+        [str(o) for o in overrides] + [f"{k}={_fmt(x)}" for k, v in sweep.items() for x in v],
+        f"{where}: entry '{eid}'",
+    )
     return Entry(
         eid,
         str(spec["experiment"]),

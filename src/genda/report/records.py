@@ -84,6 +84,21 @@ class RunRecord:
                 return float(v)
         return None
 
+    @property
+    def face_detector(self) -> str | None:
+        """Detector of the run's face score: eval.json's face_detector (older runs: MTCNN)."""
+        det = (self.json_artifact("eval.json") or {}).get("face_detector")
+        if det and self.value(f"face_score_{det}") is not None:
+            return str(det)
+        return "mtcnn" if self.value("face_score") is not None else None
+
+    def face_score(self, real: bool = False) -> float | None:
+        """% of generated images (real: of the reference val images) with exactly one face."""
+        det = self.face_detector
+        if det is None:
+            return None
+        return self.value(f"face_score_real_{det}") if real else self.value(f"face_score_{det}", "face_score")
+
     def artifact(self, *patterns: str) -> Path | None:
         """The first existing artefact matching any glob in `patterns` (in that order)."""
         for pat in patterns:
@@ -138,6 +153,21 @@ def mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     return (
         f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f} (n={len(vals)})"
     )
+
+
+def kid_text(records: list[RunRecord]) -> str:
+    """KID ×10³: 'k ± s (n=1, ± over subsets)' for one run, mean ± std over seeds for more; '—' for none."""
+    vals = [(r.value("kid"), r.value("kid_std")) for r in records]
+    vals = [(k, s) for k, s in vals if k is not None and math.isfinite(k)]
+    if len(vals) == 1:
+        k, s = vals[0]
+        return f"{k * 1e3:.2f} ± {(s or 0.0) * 1e3:.2f} (n=1, ± over subsets)"
+    return mean_std([k for k, _ in vals], scale=1e3)
+
+
+def face_detectors(records: list[RunRecord]) -> str:
+    """The face detectors of the runs' face scores ('—' for none)."""
+    return ", ".join(sorted({d for r in records if (d := r.face_detector)})) or "—"
 
 
 def group_by_entry(records: list[RunRecord]) -> dict[str, list[RunRecord]]:

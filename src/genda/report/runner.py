@@ -6,13 +6,19 @@ rerun, and nothing else; keys that cannot change a result, `NOT_RESULTS`, are no
 `checkpoints/last.ckpt` (`trainer.resume=auto`); one whose config changed is moved to
 `<root>/<scale>/.stale/` and started afresh. A failing run does not stop the others: the
 runner writes `runner.json` (state, last stderr line) into its run dir for the report.
+
+SIGTERM/SIGINT to the runner are forwarded to the runs it started (each in its own session, so a
+terminal's Ctrl-C reaches them once, through the runner): they write their checkpoints and exit,
+are recorded as interrupted, no further run starts, and the runner exits 128 + the signal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -86,6 +92,30 @@ def saved_config(run_dir: Path) -> dict | None:
         return None
 
 
+class _Stop:
+    """The first SIGTERM/SIGINT the runner receives, and the live runs to forward it to."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.procs: set[subprocess.Popen] = set()
+
+    def handle(self, signum: int, frame) -> None:  # no locks: it runs between bytecodes of any thread
+        if self.signum is None:
+            self.signum = signum
+        for proc in list(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
+
+    def start(self, proc: subprocess.Popen) -> None:
+        self.procs.add(proc)
+        if self.signum is not None:  # the signal came while this run was starting
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(self.signum)
+
+
+_STOP = _Stop()
+
+
 @dataclass
 class Outcome:
     """What the runner did with one run: skipped | ran | resumed; its final state and error."""
@@ -157,14 +187,18 @@ def execute(run: Run, overrides: list[str], action: str, env: dict | None = None
             stderr=subprocess.STDOUT,
             cwd=os.getcwd(),
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            start_new_session=True,  # signals reach it once, forwarded by the runner (_Stop)
         )
+        _STOP.start(proc)
         try:
-            returncode = proc.wait()
-        except KeyboardInterrupt:  # Ctrl-C reached the run too: let it write its checkpoint
-            proc.wait()
-            raise
+            returncode = proc.wait()  # a forwarded signal: the run checkpoints, then exits 130/143
+        finally:
+            _STOP.procs.discard(proc)
     status = read_json(run.run_dir / "status.json") or {}
-    state = status.get("state", "failed") if returncode == 0 else "failed"
+    if returncode == 0:
+        state = status.get("state", "failed")
+    else:
+        state = "interrupted" if status.get("state") == "interrupted" else "failed"
     error = None if state == "complete" else _last_error_line(log)
     out = Outcome(run, action, state, time.time() - t0, error)
     record = {
@@ -211,6 +245,8 @@ def run_manifest(
     lock = threading.Lock()
 
     def one(i: int, run: Run) -> Outcome:
+        if _STOP.signum is not None:
+            return Outcome(run, "not started", "not started")
         overrides = command_overrides(run, scale, group, list(extra or []))
         with lock:  # Hydra's global state: compose one config at a time
             action = plan(run, compose_config(overrides))
@@ -225,12 +261,25 @@ def run_manifest(
         say(f"{tag}: {out.state} in {out.seconds:.0f} s" + (f" ({out.error})" if out.error else ""))
         return out
 
-    if jobs <= 1:
-        outcomes = [one(i, run) for i, run in enumerate(runs, 1)]
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(one, range(1, len(runs) + 1), runs))
+    _STOP.signum = None
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, _STOP.handle) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        if jobs <= 1:
+            outcomes = [one(i, run) for i, run in enumerate(runs, 1)]
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                outcomes = list(pool.map(one, range(1, len(runs) + 1), runs))
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
     _write_log(root / scale, outcomes)
+    if _STOP.signum is not None:
+        name = signal.Signals(_STOP.signum).name
+        done = [o.run.name for o in outcomes if o.state == "interrupted"]
+        say(f"[report] {name}: stopped; interrupted (checkpointed, resumed by the next `run`): "
+            f"{', '.join(done) or 'none'}")
+        raise SystemExit(128 + _STOP.signum)
     return outcomes
 
 

@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
 
+@register_target
 class ClassifierTask(Task):
     """Cross-entropy on {"image", "label"} batches; validation accuracy picks the best checkpoint."""
 

@@ -28,6 +28,7 @@ from genda.diffusion import (
 )
 from genda.diffusion.schedules import make_betas
 from genda.errors import CheckpointError, ConfigError, DataError
+from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
 
@@ -115,6 +116,7 @@ def _grid_order(images: torch.Tensor, classes: int, per_class: int, cols: int) -
     return images.view(classes, per_class, *images.shape[1:])[:, :cols].reshape(-1, *images.shape[1:])
 
 
+@register_target
 class ConditionalDDPMTask(_DiffusionBase):
     """Class-conditional eps-prediction DDPM (course digits problem). Labels are dropped to the
     null class with probability `p_uncond` so sampling can use classifier-free guidance.
@@ -242,14 +244,74 @@ def _to_u8(unit: torch.Tensor) -> torch.Tensor:
     return (unit * 255 + 0.5).clamp(0, 255).to(torch.uint8)
 
 
+def read_noise(path: Path, image_size: int | None = None) -> torch.Tensor:
+    """One noise file -> (1, 3, H, W) float; a corrupt, non-tensor, misshapen or non-finite file
+    is one DataError naming it (H = W = `image_size`, the run's noise size, when given)."""
+    want = f"(1, 3, {image_size}, {image_size})" if image_size else "(1, 3, H, W)"
+    try:
+        z = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a torch file, or a pickle of something else
+        raise DataError(f"{path}: not a readable torch tensor file ({type(e).__name__}); expected a {want} "
+                        f"noise saved with torch.save") from None
+    if not isinstance(z, torch.Tensor):
+        raise DataError(f"{path}: holds a {type(z).__name__}, not a tensor; expected a {want} noise tensor")
+    if z.ndim not in (3, 4) or (z.ndim == 4 and z.shape[0] != 1) or z.shape[-3] != 3 or not z.is_floating_point():
+        raise DataError(f"{path}: a {z.dtype} tensor of shape {tuple(z.shape)}; expected a float {want} noise")
+    if image_size and tuple(z.shape[-2:]) != (image_size, image_size):
+        raise DataError(f"{path}: noise of size {tuple(z.shape[-2:])}, this run samples {want} "
+                        f"(model.image_size={image_size})")
+    if not torch.isfinite(z).all():
+        raise DataError(f"{path}: noise holds NaN or inf values; use finite noise (e.g. torch.randn)")
+    return z.float().reshape(1, *z.shape[-3:])
+
+
+def read_noise_dir(noise_dir: str | Path, image_size: int | None = None) -> tuple[list[Path], torch.Tensor]:
+    """Every `*.pt` of a noise folder (sorted) -> files, (N, 3, H, W); all of one size."""
+    folder = Path(noise_dir)
+    if not folder.is_dir():
+        raise DataError(f"--noise-dir {noise_dir}: folder not found")
+    files = sorted(folder.glob("*.pt"))
+    if not files:
+        raise DataError(f"--noise-dir {noise_dir}: no .pt noise files")
+    noises = [read_noise(f, image_size) for f in files]
+    for f, z in zip(files, noises, strict=True):
+        if z.shape != noises[0].shape:
+            raise DataError(f"{f}: noise of shape {tuple(z.shape)} differs from {files[0].name}'s "
+                            f"{tuple(noises[0].shape)} (mixed sizes in one noise folder)")
+    return files, torch.cat(noises)
+
+
 def load_course_unet(net: nn.Module, path: str) -> None:
-    """Load the course's `UNet.pt` (a plain state dict) strictly into `net`."""
-    if not Path(path).is_file():
+    """Load eps-UNet weights strictly into `net`: the course's `UNet.pt` (a plain state dict), or a
+    trained genda `ddim_faces` run (its run dir or a `.ckpt`; EMA weights where kept), so runs that
+    differ only in sampling keys (an eta sweep) reuse one trained model. Only tensors are read."""
+    p = Path(path)
+    if p.is_dir():
+        from genda.train import checkpoint as ckpt_io
+
+        state = _net_of_run(ckpt_io.load(ckpt_io.resolve_in_run_dir(p, "last")), path)
+        return _strict_load(net, state, path)
+    if not p.is_file():
         raise CheckpointError(f"model.ckpt: file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"model.ckpt: cannot read {path}: {type(e).__name__}") from None
+    if isinstance(state, dict) and "modules" in state and "format" in state:  # a genda checkpoint
+        from genda.train import checkpoint as ckpt_io
+
+        state = _net_of_run(ckpt_io.load(p), path)
+    _strict_load(net, state, path)
+
+
+def _net_of_run(ckpt: dict, path: str) -> dict:
+    state = (ckpt.get("ema") or {}).get("net") or ckpt["modules"].get("net")
+    if state is None:
+        raise CheckpointError(f"model.ckpt: {path} holds no network 'net' (not a diffusion run?)")
+    return state
+
+
+def _strict_load(net: nn.Module, state: dict, path: str) -> None:
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -258,6 +320,7 @@ def load_course_unet(net: nn.Module, path: str) -> None:
                               f"sizes (the course's UNet.pt needs model=ddim): {first}") from None
 
 
+@register_target
 class DDIMFaceTask(_DiffusionBase):
     """The course's DDIM problem: an eps-UNet (the course `UNet.pt` via `ckpt`, else trained here as a
     small unconditional face DDPM), 10 fixed noises, DDIM images, the eta grid, slerp/lerp rows and
@@ -299,28 +362,32 @@ class DDIMFaceTask(_DiffusionBase):
             torch.save(z[i:i + 1].cpu().clone(), ctx.out.path(f"noise/{i:02d}.pt"))
         return z
 
-    @staticmethod
-    def _read_noise(path: Path) -> torch.Tensor:
+    def _read_noise(self, path: Path) -> torch.Tensor:
         if not path.is_file():
             raise DataError(f"model.noise_dir: missing noise file {path}")
-        z = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(z, torch.Tensor) or z.ndim not in (3, 4) or z.shape[-3] != 3:
-            raise DataError(f"{path}: expected a (1, 3, H, W) noise tensor")
-        return z.float().reshape(1, *z.shape[-3:])
+        return read_noise(path)  # any H x W the UNet takes: the course's noises are 256x256
 
     def export_images(self, n: int, seed: int, noise_dir: str | None = None):
         """`python -m genda.sample`: one DDIM image per `noise_dir/NN.pt` (min-max normalised), or
         n images from seeded noise when no noise folder is given."""
         if noise_dir:
-            files = sorted(Path(noise_dir).glob("*.pt"))
-            if not files:
-                raise DataError(f"--noise-dir {noise_dir}: no .pt noise files")
-            z = torch.cat([self._read_noise(f) for f in files]).to(self._device())
+            files, z = read_noise_dir(noise_dir)
+            z = z.to(self._device())
             names = [f"{f.stem}.png" for f in files]
         else:
             z = self._noise((n, 3, self.image_size, self.image_size), seed)
             names = [f"{i:02d}.png" if n <= 100 else f"{i:04d}.png" for i in range(n)]
-        return _minmax(self._ddim(z)) * 2 - 1, names, "minmax"
+        try:
+            images = self._ddim(z)
+        except RuntimeError as e:  # a noise size the UNet's down/up-sampling cannot take
+            if not noise_dir:
+                raise
+            raise DataError(f"--noise-dir {noise_dir}: noises of size {tuple(z.shape[-2:])} do not fit this "
+                            f"UNet ({str(e).splitlines()[0][:80]}); its own noises are {self.image_size}x"
+                            f"{self.image_size}") from None
+        if not torch.isfinite(images).all():
+            raise DataError(f"--noise-dir {noise_dir}: sampling gave NaN/inf images (check the noises and the run)")
+        return _minmax(images) * 2 - 1, names, "minmax"
 
     def _ddim(self, z: torch.Tensor, eta: float | None = None) -> torch.Tensor:
         return torch.cat([self.run_sampler(self.net, c, self.seed + 1 + i, eta=eta).float()

@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from genda.errors import ConfigError
+from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
 LOSSES = ("bce", "hinge", "wasserstein")
-FACE_DOMAINS = ("faces", "faces_embedded", "celeba")
+FACE_DOMAINS = ("faces", "faces_embedded", "faces_synthetic", "celeba")
 
 
 def fixed_noise(n: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:
@@ -31,17 +32,22 @@ def unwrap(net: nn.Module) -> nn.Module:
 
 
 class ImageEvaluator:
-    """FID against cached statistics of the data's val split, plus the face score on face data.
+    """FID and KID against cached features of the data's val split, plus the face score on face data.
 
-    fid: the `metrics.fid` config (weights, batch_size, dims); n_real caps the reference images
-    (None: the whole val split); face_score: None decides by the domain name.
+    fid: the `metrics.fid` config (weights, batch_size, dims[, kid: {subsets, subset_size, seed}]);
+    n_real caps the reference images (None: the whole val split); face_score: None decides by the
+    domain name; face: the `metrics.face` config (detector hog|mtcnn, batch_size). The face score
+    is `face_score_<detector>`, beside `face_score_real_<detector>`: the same detector on the
+    reference val images (the ceiling), cached like the FID statistics.
     """
 
     def __init__(self, fid: Mapping[str, Any], n_real: int | None = None, face_score: bool | None = None,
-                 cache_dir: str | None = None, face_batch_size: int = 64) -> None:
+                 cache_dir: str | None = None, face: Mapping[str, Any] | None = None) -> None:
         self.cfg, self.n_real, self.face, self.cache_dir = dict(fid), n_real, face_score, cache_dir
-        self.face_batch_size = face_batch_size
-        self._fid, self._ref, self._faces = None, None, None
+        self.face_cfg = dict(face or {})
+        self.detector = str(self.face_cfg.get("detector", "hog"))
+        self._fid, self._ref, self._faces, self._fields, self._real = None, None, None, None, None
+        self._face_real: dict | None = None
 
     def _reference(self, data, device: torch.device):
         from genda.metrics.fid import FID
@@ -56,6 +62,7 @@ class ImageEvaluator:
                       "image_size": tuple(real.shape[1:]), "count": n,
                       "resize": f"torchvision v2 Resize antialias to {data.image_size}" if data.image_size else "none",
                       "subset": f"first {n} of val (limit_val={data.limit_val}, seed={data.seed})"}
+            self._fields, self._real = fields, real[:n]
             self._ref = self._fid.reference_stats(fields, lambda: real[:n])
         return self._ref
 
@@ -63,23 +70,36 @@ class ImageEvaluator:
         return self.face if self.face is not None else getattr(data, "domain_name", "") in FACE_DOMAINS
 
     def __call__(self, images: torch.Tensor, data) -> dict[str, float]:
-        """images: (N, C, H, W) float in the data's range -> {fid, n_real, n_fake[, face_score]}."""
+        """images: (N, C, H, W) float in the data's range -> {fid, kid, kid_std, kid_subset_size, n_real,
+        n_fake[, face_score_<detector>, face_score_real_<detector>]} (face scores in %)."""
         uint8 = data.to_uint8(images)
         ref = self._reference(data, images.device)
-        res = self._fid.score(uint8, ref)
+        res = self._fid.score(uint8, ref, kid=self.cfg.get("kid"))
         out = {"fid": float(res["fid"]), "n_real": int(res["n_real"]), "n_fake": int(res["n_fake"])}
+        if "kid" in res:
+            out.update(kid=float(res["kid"]), kid_std=float(res["kid_std"]), kid_subset_size=int(res["kid_subset_size"]))
         if self.wants_faces(data):
             from genda.metrics.face_score import FaceScore
 
-            self._faces = self._faces or FaceScore(images.device, self.face_batch_size)
-            out["face_score"] = float(self._faces(uint8.cpu())["face_score"])
+            self._faces = self._faces or FaceScore(images.device, int(self.face_cfg.get("batch_size", 64)),
+                                                   detector=self.detector)
+            out[f"face_score_{self.detector}"] = float(self._faces(uint8.cpu())["face_score"])
+            if self._face_real is None:
+                self._face_real = self._faces.reference_score(self._fields, lambda: self._real, self.cache_dir)
+            out[f"face_score_real_{self.detector}"] = float(self._face_real["face_score"])
         return out
+
+    def record(self) -> dict[str, Any]:
+        """eval.json fields naming how the scores were made (weights, KID subsets, face detector)."""
+        kid = {"subsets": 100, "subset_size": 1000, "seed": 2020, **dict(self.cfg.get("kid") or {})}
+        return {"fid_weights": self.weights_id, "kid_protocol": kid, "face_detector": self.detector}
 
     @property
     def weights_id(self) -> str | None:
         return None if self._fid is None else self._fid.weights_id
 
 
+@register_target
 class GANTask(Task):
     """Adversarial training of `generator` (z -> image) against `discriminator` (image -> logits).
 
@@ -99,7 +119,7 @@ class GANTask(Task):
                  instance_noise: float = 0.0, clip_value: float | None = None, gp_weight: float = 0.0,
                  ema_decay: float = 0.999, fid: Mapping[str, Any] | None = None, n_real: int | None = None,
                  n_images: int = 1000, face_score: bool | None = None, cache_dir: str | None = None,
-                 seed: int = 0) -> None:
+                 face: Mapping[str, Any] | None = None, seed: int = 0) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ConfigError(f"model.loss={loss!r}: use one of {', '.join(LOSSES)}")
@@ -113,7 +133,7 @@ class GANTask(Task):
         self.real_label, self.label_noise, self.flip_prob = real_label, label_noise, flip_prob
         self.instance_noise, self.clip_value, self.gp_weight = instance_noise, clip_value, gp_weight
         self.ema = {"generator": ema_decay} if ema_decay else {}
-        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir)
+        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir, face)
         self.n_images, self.seed = n_images, seed
         self._last_g: torch.Tensor | float = 0.0
 
@@ -218,12 +238,12 @@ class GANTask(Task):
 
     @torch.no_grad()
     def finalize(self, ctx: StepContext) -> dict[str, float]:
-        """First-32 grid, `n_images` PNGs (0000.png...), FID (+ face score) of those images."""
+        """First-32 grid, `n_images` PNGs (0000.png...), FID, KID (+ face score) of those images."""
         ctx.out.grid("first32", self.generate(32, self.seed))
         images = self.generate(self.n_images, self.seed)
         ctx.out.folder("generated", images, [f"{i:04d}.png" for i in range(len(images))])
         metrics = self.evaluator(images, ctx.data)
-        ctx.out.json("eval", {**metrics, "fid_weights": self.evaluator.weights_id, "data": ctx.data.info,
+        ctx.out.json("eval", {**metrics, **self.evaluator.record(), "data": ctx.data.info,
                               "images": "generated/ (EMA generator)"})
         return metrics
 

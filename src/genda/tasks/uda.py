@@ -21,6 +21,7 @@ from torch import nn
 
 from genda.errors import ConfigError
 from genda.models.dann import dann_lambda, grad_reverse
+from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
 MODES = ("source_only", "dann", "target_only")
@@ -119,6 +120,7 @@ def annealed_lr(
     )
 
 
+@register_target
 class UDATask(Task):
     """Source-only, DANN or target-only with the same networks.
 
@@ -196,6 +198,12 @@ class UDATask(Task):
         return evaluate_uda(ctx, self.features, self.features, self.classifier, self.domain_classifier)
 
     @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Class indices (N,) of preprocessed target images (`python -m genda.predict`): extractor
+        + label head, the path `validate` scores the target with (eval mode: BN running stats)."""
+        return self.classifier(self.features(images)).argmax(1)
+
+    @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:
         return self._evaluate(ctx)[0]
 
@@ -216,6 +224,7 @@ class UDATask(Task):
         }
 
 
+@register_target
 class ADDATask(Task):
     """ADDA: phase 1 (first `pretrain_fraction` of the steps) trains `encoder` + `classifier` on
     source labels; phase 2 copies the source encoder into the target encoder and trains it to
@@ -305,6 +314,21 @@ class ADDATask(Task):
     def _evaluate(self, ctx: StepContext):
         target_encoder = self.target_encoder if self.adapted(ctx) else self.source_encoder
         return evaluate_uda(ctx, self.source_encoder, target_encoder, self.classifier, self.discriminator)
+
+    _loaded_adapted: bool | None = None  # set by on_load; None: classify with the target encoder
+
+    def on_load(self, step: int, max_steps: int) -> None:
+        """Called by `genda.runs.load_run` with the checkpoint's step: weights saved in phase 1
+        (e.g. a best.ckpt from before the switch) classify the target with the source encoder, as
+        their validation did; the target encoder was not trained yet."""
+        self._loaded_adapted = step > self.switch_step(max_steps)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Class indices (N,) of preprocessed target images (`python -m genda.predict`): target
+        encoder + the frozen source classifier, as `validate` scores the target."""
+        encoder = self.source_encoder if self._loaded_adapted is False else self.target_encoder
+        return self.classifier(encoder(images)).argmax(1)
 
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genda.errors import ConfigError
+from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 from genda.tasks.gan import ImageEvaluator, fixed_noise, unwrap
 
@@ -27,6 +28,7 @@ def recon_mse(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (recon.float() - x.float()).pow(2).flatten(1).mean(1)
 
 
+@register_target
 class VAETask(Task):
     """Trains `net` (x -> recon, mu, logvar). kl_warmup: fraction of training over which the KL
     weight ramps linearly from 0 to `kl_weight` (0: no warm-up)."""
@@ -37,13 +39,13 @@ class VAETask(Task):
     def __init__(self, net: nn.Module, optimizer: Callable, kl_weight: float = 1e-4, kl_warmup: float = 0.0,
                  fid: Mapping[str, Any] | None = None, n_real: int | None = None, n_images: int = 1000,
                  face_score: bool | None = None, cache_dir: str | None = None, n_show: int = 10,
-                 seed: int = 0) -> None:
+                 seed: int = 0, face: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if not 0.0 <= kl_warmup <= 1.0:
             raise ConfigError(f"model.kl_warmup={kl_warmup}: a fraction of training in [0, 1]")
         self.net, self._optimizer = net, optimizer
         self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
-        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir)
+        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir, face)
         self.n_images, self.n_show, self.seed = n_images, n_show, seed
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -124,13 +126,13 @@ class VAETask(Task):
 
     @torch.no_grad()
     def finalize(self, ctx: StepContext) -> dict[str, float]:
-        """Reconstructions + MSE, 32 samples, latent means, FID (+ face score) of `n_images` samples."""
+        """Reconstructions + MSE, 32 samples, latent means, FID, KID (+ face score) of `n_images` samples."""
         metrics = {**self.validate(ctx), **self._reconstructions(ctx), **self._latents(ctx)}
         ctx.out.grid("samples32", self.generate(32, self.seed))
         images = self.generate(self.n_images, self.seed)
         ctx.out.folder("generated", images, [f"{i:04d}.png" for i in range(len(images))])
         metrics.update(self.evaluator(images, ctx.data))
-        ctx.out.json("eval", {**metrics, "fid_weights": self.evaluator.weights_id, "data": ctx.data.info})
+        ctx.out.json("eval", {**metrics, **self.evaluator.record(), "data": ctx.data.info})
         return metrics
 
     def summaries(self) -> dict[str, str]:

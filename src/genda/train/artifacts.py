@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +28,28 @@ def to_unit(images: torch.Tensor, value_range=(-1.0, 1.0), normalize: str = "cla
 
 def save_folder(folder: Path, images: torch.Tensor, filenames: list[str], value_range=(-1.0, 1.0),
                 normalize: str = "clamp") -> Path:
-    """Each image as its own PNG (rounded to uint8) in `folder`; the one folder writer."""
+    """Each image as its own PNG (rounded to uint8) in `folder`; the one folder writer. Written into
+    a temp folder beside `folder`, then renamed (into an existing folder: each file moved in), so a
+    failure (a full disk) leaves nothing half-written behind."""
     if len(images) != len(filenames):
         raise ValueError(f"{len(images)} images for {len(filenames)} file names")
-    folder.mkdir(parents=True, exist_ok=True)
-    for img, fname in zip(to_unit(images, value_range, normalize), filenames, strict=True):
-        save_image(img, folder / fname)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "an existing file, not a folder", str(folder))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder gets the usual mode
+    try:
+        for img, fname in zip(to_unit(images, value_range, normalize), filenames, strict=True):
+            save_image(img, tmp / fname)
+        if folder.is_dir():
+            for fname in filenames:
+                os.replace(tmp / fname, folder / fname)
+        else:
+            os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -53,7 +73,10 @@ class RunArtifacts:
         if self.enabled:
             save_image(make_grid(to_unit(images, value_range, normalize), nrow=nrow, padding=2), path)
             if self.logger is not None:
-                self.logger.log_image(name, path, self.step_fn())
+                # `samples/step_0000200` -> key `samples` (one W&B panel with a step slider)
+                key, _, step = name.partition("/step_")
+                self.logger.log_image(key, path, self.step_fn(), caption=f"step {int(step)}"
+                                      if step.isdigit() else name)
         return path
 
     def folder(self, name: str, images: torch.Tensor, filenames: list[str], value_range=(-1.0, 1.0),
@@ -76,8 +99,65 @@ class RunArtifacts:
             Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
         return path
 
+    def labelled(self, name: str, images: torch.Tensor, nrow: int, *, row_labels=None,
+                 col_labels=None, title: str = "", xlabel: str = "", ylabel: str = "",
+                 value_range=(-1.0, 1.0), normalize: str = "clamp") -> str:
+        """`<name>_labelled.png`: the grid with its rows and columns labelled (digits, timesteps,
+        eta values...), for a reader who opens the run dir; logged under `<name>`."""
+        path = self.path(f"{name}_labelled.png")
+        if self.enabled:
+            labelled_grid(to_unit(images, value_range, normalize), nrow, path, row_labels=row_labels,
+                          col_labels=col_labels, title=title, xlabel=xlabel, ylabel=ylabel)
+            if self.logger is not None:
+                self.logger.log_image(name, path, self.step_fn(), caption=title or name)
+        return path
+
     def text(self, name: str, text: str) -> str:
         path = self.path(f"{name}.txt")
         if self.enabled:
             Path(path).write_text(text if text.endswith("\n") else text + "\n")
         return path
+
+
+def labelled_grid(images: torch.Tensor, nrow: int, path: str, *, row_labels=None, col_labels=None,
+                  title: str = "", xlabel: str = "", ylabel: str = "") -> str:
+    """Images in [0, 1] as a grid of `nrow` columns with labelled rows/columns (matplotlib)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    x = images.detach().float().cpu().clamp(0, 1)
+    n, c, h, w = x.shape
+    cols = max(1, int(nrow))
+    rows = -(-n // cols)
+    pad = max(1, h // 16)
+    canvas = torch.ones(3, rows * (h + pad) - pad, cols * (w + pad) - pad)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        canvas[:, r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = x[i].expand(3, h, w)
+    img = canvas.permute(1, 2, 0).numpy()
+    # at least ~48 px per image on the page; labels take a fixed margin
+    scale = max(1.0, 48 / max(h, w))
+    fig = Figure(figsize=(1.4 + img.shape[1] * scale / 100, 1.0 + img.shape[0] * scale / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(img, interpolation="nearest")
+    ax.set_xticks([k * (w + pad) + w / 2 for k in range(cols)] if col_labels else [])
+    if col_labels:
+        ax.set_xticklabels([str(v) for v in col_labels][:cols], fontsize=8)
+        ax.xaxis.set_ticks_position("top")
+        ax.xaxis.set_label_position("top")
+    ax.set_yticks([r * (h + pad) + h / 2 for r in range(rows)] if row_labels else [])
+    if row_labels:
+        ax.set_yticklabels([str(v) for v in row_labels][:rows], fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=9)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

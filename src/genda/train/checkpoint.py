@@ -1,7 +1,8 @@
 """One checkpoint format for every task: plain tensors and dicts, written atomically.
 
 Layout: {"format", "task", "step", "config" (resolved YAML text), "modules": {net: state},
-"ema": {net: state}, "optimizers", "schedulers", "scaler", "rng", "data", "best", "extra"}.
+"ema": {net: state}, "optimizers", "schedulers", "scaler", "rng", "data", "best", "monitor",
+"input_shape" ((C, H, W) of the training images; None in older checkpoints)}.
 Loaded with torch.load(weights_only=True): nothing unpickles arbitrary objects.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +65,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+_TEMP = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")  # atomic_write's mkstemp names
+
+
+def stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Temp files of `atomic_write` in `folder` (a kill mid-write leaves one behind): the target
+    file itself was never touched, so they are safe to remove before a run starts writing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and _TEMP.match(p.name))
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:

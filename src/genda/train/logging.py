@@ -27,8 +27,10 @@ class RunLogger:
 
     def __init__(self, run_dir: Path, config: dict, mode: str = "offline", project: str = "genda",
                  name: str | None = None, group: str | None = None, tags: list[str] | None = None,
-                 entity: str | None = None, enabled: bool = True) -> None:
+                 entity: str | None = None, enabled: bool = True, job_type: str = "train",
+                 run: dict | None = None) -> None:
         self.run_dir, self.enabled = Path(run_dir), enabled
+        self.run = dict(run or {})  # what the run is (experiment, scale, seed, overrides, data)
         self._wandb = None
         self._t0 = time.time()
         if not enabled:
@@ -45,6 +47,7 @@ class RunLogger:
             self._wandb = wandb.init(
                 mode=mode, dir=str(self.run_dir), project=project, entity=entity, name=name,
                 group=group, tags=list(tags or []), config=config, reinit="finish_previous",
+                job_type=job_type,
                 settings=wandb.Settings(console="off", x_disable_stats=True),
             )
 
@@ -57,17 +60,20 @@ class RunLogger:
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if k not in ("step", "time")}, step=int(step))
 
-    def log_image(self, key: str, path: str, step: int) -> None:
+    def log_image(self, key: str, path: str, step: int, caption: str | None = None) -> None:
+        """One W&B key per kind of picture (`samples`, `grid`, `tsne/class`): one panel with a
+        step slider, not one panel per step."""
         if self._wandb is not None:
             import wandb
 
-            self._wandb.log({key: wandb.Image(path)}, step=int(step))
+            self._wandb.log({key: wandb.Image(path, caption=caption)}, step=int(step))
 
     def summary(self, metrics: dict[str, Any]) -> None:
         if not self.enabled:
             return
         clean = {k: _scalar(v) for k, v in metrics.items()}
-        (self.run_dir / "summary.json").write_text(json.dumps(clean, indent=2) + "\n")
+        text = json.dumps({**clean, "run": self.run} if self.run else clean, indent=2, default=str)
+        (self.run_dir / "summary.json").write_text(text + "\n")
         if self._wandb is not None:
             self._wandb.summary.update(clean)
 

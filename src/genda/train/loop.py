@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -19,12 +20,16 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from genda.config import build
-from genda.errors import CheckpointError, ConfigError, NonFiniteLossError
+from genda.errors import CheckpointError, ConfigError, GendaError, Interrupted, NonFiniteLossError
 from genda.tasks.base import StepContext, Task
 from genda.train import checkpoint as ckpt_io
 from genda.train.artifacts import RunArtifacts
 from genda.train.ema import EMA
+from genda.train.identity import run_identity
 from genda.train.logging import RunLogger
+from genda.train.validate import check_config
+
+_log = logging.getLogger("genda")
 
 
 def _task_id(task: Task) -> str:
@@ -64,6 +69,7 @@ class Trainer:
     """Runs one task on one data module inside one run dir."""
 
     def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
+        check_config(cfg, run_dir=run_dir)  # one ConfigError naming the key, before anything is built
         self.cfg = cfg
         # plain values: OmegaConf re-parses ${s:...} interpolations on every read (hot loop)
         self.tcfg = _Plain(OmegaConf.to_container(cfg.trainer, resolve=True))
@@ -79,6 +85,7 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.step, self.best = 0, None
         self._pending_rng = None
+        self._input_shape: list[int] | None = None
         self.ckpt_dir = self.run_dir / "checkpoints"
 
     # -- building ----------------------------------------------------------------
@@ -94,7 +101,7 @@ class Trainer:
                 net.to(memory_format=torch.channels_last)
         self.summaries = self.task.summaries()  # before wrapping: tables show the networks themselves
         raw_opts = self.task.configure_optimizers()
-        self.schedulers = self.task.configure_schedulers(raw_opts, int(self.tcfg.max_steps))
+        self.schedulers = self.task.configure_schedulers(raw_opts, max(1, int(self.tcfg.max_steps)))  # 0: evaluate only
         for name, net in self.nets.items():
             wrapped = torch.compile(net) if self.tcfg.compile else net
             setattr(self.task, name, self.fabric.setup_module(wrapped))
@@ -120,12 +127,20 @@ class Trainer:
             "scaler": scaler.state_dict() if scaler is not None else {},
             "rng": ckpt_io.rng_state(), "data": self.loader.batch_sampler.state_dict(),
             "best": self.best, "monitor": self.task.monitor,
+            "input_shape": self._input_shape,  # (C, H, W) of a training batch: what predict resizes to
         }
 
     def save(self, which: str = "last") -> Path:
         path = self.ckpt_dir / f"{which}.ckpt"
         if self.rank0:
-            ckpt_io.save_atomic(self._state(), path)
+            try:
+                ckpt_io.save_atomic(self._state(), path)
+            except OSError as e:
+                kept = "the previous one is kept" if path.is_file() else "no earlier checkpoint"
+                raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e} ({kept}; free space "
+                                      f"or pick another hydra.run.dir)") from None
+            if which == "last":  # status.json always names the step of the last checkpoint
+                self._status("running", checkpoint_step=self.step)
         self.fabric.barrier()
         return path
 
@@ -238,6 +253,7 @@ class Trainer:
     def _say(self, msg: str) -> None:
         if self.rank0:
             print(f"[genda] {msg}", file=sys.stderr, flush=True)
+            _log.info(msg)  # the Hydra job log, <run dir>/genda.log
 
     def _status(self, state: str, **extra: Any) -> None:
         if self.rank0:
@@ -246,31 +262,51 @@ class Trainer:
 
     def fit(self) -> dict:
         cfg = self.cfg
+        ident = run_identity(cfg)
         self.logger = RunLogger(self.run_dir, OmegaConf.to_container(cfg, resolve=True),
-                                mode=cfg.logger.mode, project=cfg.logger.project, name=cfg.name,
-                                group=cfg.logger.group, tags=list(cfg.logger.tags or []),
-                                entity=cfg.logger.entity, enabled=self.rank0)
+                                mode=cfg.logger.mode, project=cfg.logger.project,
+                                name=ident["name"], group=ident["group"], tags=ident["tags"],
+                                entity=cfg.logger.entity, enabled=self.rank0,
+                                job_type=ident["job_type"], run=ident["run"])
         self.out = RunArtifacts(self.run_dir, self.logger, lambda: self.step, enabled=self.rank0)
+        interrupted = None
         try:
+            if self.rank0:  # temp files of a checkpoint write that a kill cut short
+                for folder in (self.run_dir, self.ckpt_dir):
+                    for tmp in ckpt_io.stale_temp_files(folder):
+                        tmp.unlink(missing_ok=True)
+                        self._say(f"removed {tmp}, left by an interrupted write")
             self._status("running")
             self._build()
             if self.rank0:
                 (self.run_dir / "config.yaml").write_text(self._config_yaml)
                 for k, text in self.summaries.items():
                     self.out.text(f"summary_{k}", text)
+                self.logger.run["data"] = self.data.info
                 self.logger.log({f"data/{k}": v for k, v in _flat(self.data.info).items()
                                  if isinstance(v, int | float | bool)}, 0)
             path = self._resume_path()
             if path is not None:
                 self._resume(path)
+                self._status("running")
             result = self._train()
-            self._status(result.pop("_state"), **{k: v for k, v in result.items() if _jsonable(v)})
-            return result
+            state, signum = result.pop("_state"), result.pop("_signal", None)
+            self._status(state, **{k: v for k, v in result.items() if _jsonable(v)})
+            if state == "interrupted":
+                interrupted = Interrupted(signum, str(self.run_dir), self.step)
         except BaseException as e:
-            self._status("failed", error=str(e).splitlines()[0] if str(e) else type(e).__name__)
+            with contextlib.suppress(OSError):  # a full disk must not hide the first error
+                self._status("failed", error=str(e).splitlines()[0] if str(e) else type(e).__name__)
+            if isinstance(e, OSError) and not isinstance(e, GendaError):
+                where = e.filename or self.run_dir
+                raise GendaError(f"cannot write {where}: {e.strerror or e} (free space or pick another "
+                                 f"hydra.run.dir)") from None
             raise
         finally:
             self.logger.close()
+        if interrupted is not None:
+            raise interrupted
+        return result
 
     def _train(self) -> dict:
         t = self.tcfg
@@ -289,6 +325,8 @@ class Trainer:
         with _Stop() as stop:
             while self.step < max_steps:
                 batch = self._to_device(next(it))
+                if self._input_shape is None:
+                    self._input_shape = _image_shape(batch)
                 logs = self.task.training_step(batch, self._ctx())
                 self.step += 1
                 if self.ema:
@@ -327,9 +365,7 @@ class Trainer:
                     break
         bar.close()
         if state == "interrupted":
-            self._say(f"{stopped_by}: checkpoint saved to {self.ckpt_dir / 'last.ckpt'} at step {self.step}; "
-                      f"resume with trainer.resume={self.run_dir} hydra.run.dir={self.run_dir}")
-            return {"_state": state, "step": self.step}
+            return {"_state": state, "_signal": stop.signal, "step": self.step, "signal": stopped_by}
         self._check_finite({})
         self.save("last")
         if t.finalize_on == "best" and (self.ckpt_dir / "best.ckpt").is_file():
@@ -353,6 +389,26 @@ class _Plain(dict):
         except KeyError:
             raise ConfigError(f"config key 'trainer.{key}' is missing") from None
         return _Plain(v) if isinstance(v, dict) else v
+
+
+def _image_shape(batch: Any) -> list[int] | None:
+    """(C, H, W) of a batch's images (the target side of a UDA pair)."""
+    if isinstance(batch, dict):
+        if isinstance(batch.get("image"), torch.Tensor) and batch["image"].ndim == 4:
+            return list(batch["image"].shape[1:])
+        for k in ("target", *batch):
+            if isinstance(batch.get(k), dict) and (shape := _image_shape(batch[k])) is not None:
+                return shape
+    return None
+
+
+def resume_command(run_dir: str, overrides: list[str]) -> str:
+    """The command that continues an interrupted run: its own overrides, resumed in place."""
+    import shlex
+
+    keep = [o for o in overrides if not o.lstrip("+~").startswith(("trainer.resume=", "hydra.run.dir="))]
+    args = [*keep, f"trainer.resume={run_dir}", f"hydra.run.dir={run_dir}"]
+    return " ".join([shlex.quote(sys.executable), "-m", "genda", *map(shlex.quote, args)])
 
 
 def _batch_size(batch: Any) -> int:
