@@ -50,6 +50,7 @@ reproduce-report: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m pytest -q tests/test_import_rules.py   # the rooms' import rules
 
 data: install
 	$(PY) -m genda.data build

@@ -46,3 +46,53 @@ def test_monitored_value_for_sweepers():
     assert monitored({"best_fid": 80.0, "fid": 90.0}) == 80.0
     assert monitored({"fid": 90.0, "kid": 0.01}) == 90.0  # GAN runs without mid-run validation
     assert monitored({"step": 3}) is None
+
+
+@pytest.mark.slow
+def test_evaluate_run_rescores_without_training(tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    r = genda("experiment=classifier_mnist", "scale=smoke", "logger=disabled", f"hydra.run.dir={run}",
+              cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = genda("run", str(run), "--checkpoint", "last", "--json", str(tmp_path / "r.json"),
+              module="genda.evaluate", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "r.json").read_text())
+    out = tmp_path / res["out"]
+    assert (out / "summary.json").is_file()
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert not any("train/loss" in row for row in rows)  # nothing trained
+    # the last checkpoint's score is the run's own final score
+    assert res["scores"]["acc"] == pytest.approx(json.loads((run / "summary.json").read_text())["acc"])
+    r = genda("run", str(tmp_path / "nope"), module="genda.evaluate", cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_non_editable_install_ships_the_configs(tmp_path):
+    """`pip install .` (not editable) puts conf/ inside the package; genda runs from there."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--no-build-isolation", "--target", str(target), str(ROOT)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (target / "genda" / "conf" / "experiment" / "classifier_mnist.yaml").is_file()
+    assert not (target / "genda" / "conf").is_symlink()
+    env = {**os.environ, "PYTHONPATH": str(target), "WANDB_MODE": "disabled"}
+    code = "import genda.config as c; print(c.CONF_DIR)"
+    where = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert where.stdout.strip() == str(target / "genda" / "conf")
+    r = subprocess.run([sys.executable, "-m", "genda", "experiment=classifier_mnist", "scale=smoke",
+                        "logger=disabled", f"hydra.run.dir={tmp_path / 'run'}"],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "run" / "summary.json").is_file()

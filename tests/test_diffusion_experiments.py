@@ -27,6 +27,10 @@ def test_ddpm_digits_smoke_writes_every_artefact(smoke_run) -> None:
     ev = json.loads((art / "eval.json").read_text())
     assert 0.0 <= ev["accuracy"] <= 1.0 and ev["n_images"] == 30
     assert len(ev["reverse_process_timesteps"]) == 6
+    # labelled copies for a reader of the run dir: digits on the rows, timesteps under the strip
+    for name in ("grid_labelled.png", "reverse_process_labelled.png"):
+        labelled = Image.open(art / name)
+        assert labelled.width >= 500 and labelled.width > Image.open(art / name.replace("_labelled", "")).width
     final = [r for r in read_jsonl(run / "metrics.jsonl") if "final/accuracy" in r]
     assert final and final[-1]["final/accuracy"] == pytest.approx(ev["accuracy"])
 
@@ -43,6 +47,8 @@ def test_ddim_faces_smoke_writes_every_artefact(smoke_run) -> None:
     for row in ("slerp", "lerp"):
         assert Image.open(art / f"{row}.png").size == (3 * 66 + 2, 68)
     assert json.loads((art / "eval.json").read_text())["eta"] == 0.0
+    for name in ("eta_grid", "slerp", "lerp"):  # rows labelled by eta, columns by noise / alpha
+        assert Image.open(art / f"{name}_labelled.png").width >= 500
 
 
 @pytest.mark.slow

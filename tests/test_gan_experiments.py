@@ -61,6 +61,8 @@ def test_vae_experiment_smoke(smoke_run):
     assert json.loads((art / "latents.json").read_text())["attribute"] is None
     rows = read_jsonl(run / "metrics.jsonl")
     assert {"train/recon", "train/kl", "val/recon"} <= set().union(*rows)  # the learning curves
+    assert Image.open(art / "curves.png").width >= 600  # drawn into the run dir, reused by the report
+    assert Image.open(art / "tsne.png").width >= 600
     final = _final(run)
     assert np.isfinite(final["final/fid"]) and np.isfinite(final["final/kid"]) and "final/face_score_hog" in final
     assert len(list((art / "generated").glob("*.png"))) == 16

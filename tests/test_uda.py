@@ -19,9 +19,9 @@ from genda.models.dann import (
     dann_lambda,
     grad_reverse,
 )
-from genda.report.tsne import write_tsne
 from genda.tasks.base import StepContext
 from genda.tasks.uda import ADDATask, UDATask
+from genda.viz.tsne import write_tsne
 
 
 def _ctx_with_optimizers(task, step: int = 0, max_steps: int = 10) -> StepContext:

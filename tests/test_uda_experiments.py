@@ -3,6 +3,8 @@ table's modes run as one multirun."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -36,6 +38,9 @@ def test_uda_experiment_smoke(smoke_run, experiment):
     for name in ("tsne_class.png", "tsne_domain.png"):
         assert Image.open(art / name).size == (720, 720)
     assert (run / "checkpoints" / "best.ckpt").is_file()
+    ev = json.loads((art / "eval.json").read_text())  # every run kind writes eval.json
+    assert ev["target_acc"] == pytest.approx(final["final/target_acc"])
+    assert ev["data"]["source"]["domain"] and ev["data"]["target"]["domain"]
 
 
 @pytest.mark.slow

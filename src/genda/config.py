@@ -12,7 +12,18 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from genda.errors import ConfigError
 from genda.targets import ENV_VAR, LOGGING_CLASSES, LOGGING_EXT, is_allowed
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+def _conf_dir() -> Path:
+    """The Hydra configs: `conf/` of a source checkout (editable install), else the copy shipped
+    inside the wheel as package data (`genda/conf`, see pyproject.toml)."""
+    here = Path(__file__).resolve().parent
+    for cand in (here.parents[1] / "conf", here / "conf"):
+        if (cand / "config.yaml").is_file():
+            return cand
+    return here / "conf"
+
+
+CONF_DIR = _conf_dir()
 SCALES = ("smoke", "cpu", "full")
 
 

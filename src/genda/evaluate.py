@@ -116,6 +116,57 @@ def _accuracy(args: argparse.Namespace) -> dict:
     return {"metric": "accuracy", "value": ev.accuracy(x, y), "n": len(names), "classifier": str(args.classifier)}
 
 
+def _run(args: argparse.Namespace) -> dict:
+    """Re-score a finished run's checkpoint with its own task's final evaluation (no training)."""
+    import datetime as dt
+
+    from omegaconf import OmegaConf, open_dict
+
+    from genda.config import check_targets
+    from genda.train import Trainer
+    from genda.train import checkpoint as ckpt_io
+
+    run_dir = Path(args.run_dir)
+    cfg_file = run_dir / "config.yaml"
+    if not cfg_file.is_file():
+        raise DataError(f"{run_dir}: no config.yaml (is it a genda run dir?)")
+    if args.n is not None and args.n < 1:
+        raise DataError(f"--n {args.n}: give at least 1 image")
+    try:
+        ckpt = ckpt_io.resolve_in_run_dir(run_dir, args.checkpoint)
+    except GendaError:
+        if args.checkpoint != "best":
+            raise
+        ckpt = ckpt_io.resolve_in_run_dir(run_dir, "last")  # runs without validation keep no best
+        print(f"{PROG}: note: {run_dir} has no best.ckpt (no validation); scoring last.ckpt", file=sys.stderr)
+    try:
+        cfg = OmegaConf.load(cfg_file)
+    except Exception as e:  # noqa: BLE001 - a torn or foreign YAML file
+        raise DataError(f"{cfg_file}: not a readable config ({type(e).__name__})") from None
+    check_targets(cfg, source=str(cfg_file))  # a stored config passes the allow-list before use
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = run_dir / "rescored" / f"{args.checkpoint}-{stamp}"
+    with open_dict(cfg):
+        cfg.trainer.resume = str(ckpt)
+        cfg.trainer.max_steps = 0  # evaluate only
+        cfg.trainer.finalize_on = "last"  # the chosen checkpoint is the one scored
+        if args.device:
+            cfg.trainer.accelerator = "cpu" if args.device == "cpu" else "gpu"
+        if args.n is not None:
+            if OmegaConf.select(cfg, "model.n_images") is not None:
+                cfg.model.n_images = int(args.n)
+            elif OmegaConf.select(cfg, "model.images_per_class") is not None:
+                cfg.model.images_per_class = max(1, int(args.n) // int(cfg.model.get("num_classes", 10)))
+            else:
+                raise DataError(f"--n: {run_dir} is a run whose final evaluation has no image count")
+    summary = Trainer(cfg, out).fit()
+    final = {k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    headline = next((k for k in ("fid", "target_acc", "accuracy", "acc", "mse", "loss") if k in final),
+                    next(iter(final), None))
+    return {"metric": headline or "step", "value": float(final.get(headline, 0.0)), "n": final.get("n", "-"),
+            "checkpoint": str(ckpt), "out": str(out), "scores": final}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage block
         self.exit(2, f"{PROG}: error: {message}\n")
@@ -162,12 +213,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--folder", required=True)
     s.add_argument("--classifier", required=True, help="a classifier run's checkpoint")
     s.set_defaults(run=_accuracy)
+    s = sub.add_parser("run", parents=[common], help="re-score a finished run's checkpoint with its "
+                       "task's final evaluation (eval.json in RUN_DIR/rescored/<checkpoint>-<time>/)")
+    s.add_argument("run_dir")
+    s.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    s.add_argument("--n", type=int, help="images to generate and score (default: the run's own)")
+    s.set_defaults(run=_run)
     return p
 
 
 def _line(r: dict) -> str:
     n = "/".join(map(str, r["n"])) if isinstance(r["n"], list) else r["n"]
-    extra = "".join(f" {k}={r[k]}" for k in ("weights", "classifier") if k in r)
+    extra = "".join(f" {k}={r[k]}" for k in ("weights", "classifier", "checkpoint", "out") if k in r)
     if r["metric"] == "kid":
         value, extra = f"{r['value']:.6f} ± {r['std']:.6f}", f" subsets={r['subsets']}x{r['subset_size']}{extra}"
     elif r.get("unit") == "%":
@@ -191,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     result["time_s"] = time.perf_counter() - start
     print(_line(result))
     if args.json:
-        from genda.train.checkpoint import atomic_write
+        from genda.kernel import atomic_write
 
         text = json.dumps(result, indent=2) + "\n"
         try:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from genda.data.domain import Domain, Split, file_checksum
 from genda.data.store import load_splits, read_meta, save_splits
 from genda.errors import DataError
-from genda.train.checkpoint import file_lock
+from genda.kernel import file_lock
 
 Built = tuple[dict[str, Split], dict]  # splits, metadata (provenance, sources, ...)
 

@@ -14,7 +14,7 @@ import torch
 
 from genda.data.domain import Split, file_checksum
 from genda.errors import DataError
-from genda.train.checkpoint import atomic_write
+from genda.kernel import atomic_write
 
 SPLITS = ("train", "val")
 REBUILD = "python -m genda.data build --force"

@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 from genda.config import build, stored_config
 from genda.data.folders import decode, png_names
 from genda.errors import CheckpointError, DataError
+from genda.kernel import file_lock
 from genda.train import checkpoint as ckpt_io
-from genda.train.checkpoint import file_lock
 
 EVALUATOR_RECIPE = "lenet-v1"  # bump when the evaluator's training recipe changes
 

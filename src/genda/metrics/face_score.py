@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genda.errors import ConfigError, DataError
+from genda.kernel import progress
 
 log = logging.getLogger(__name__)
 DETECTORS = ("hog", "mtcnn")
@@ -81,7 +82,8 @@ class FaceScore:
         """images: uint8 (B, C, H, W) or PIL list -> (B,) number of faces found in each."""
         x = _as_uint8_batch(images)
         counts = []
-        for i in range(0, len(x), self.batch_size):
+        for i in progress(range(0, len(x), self.batch_size), f"face detection ({self.name}, {len(x)} images)",
+                          total=-(-len(x) // self.batch_size)):
             batch = upscale(x[i:i + self.batch_size], self.min_side).permute(0, 2, 3, 1)
             if self.name == "hog":  # face_recognition.face_locations(img): HOG, upsampled once
                 counts += [len(self.detector(np.ascontiguousarray(im), 1)) for im in batch.numpy()]
@@ -102,8 +104,8 @@ class FaceScore:
         """Face score of real images (the ceiling for generated ones), cached as JSON under the FID
         protocol key of `key_fields` plus the detector; images_fn runs only on a miss."""
         from genda.data.domain import default_cache_dir
+        from genda.kernel import atomic_write
         from genda.metrics.fid import stats_key
-        from genda.train.checkpoint import atomic_write
 
         fields = {**key_fields, "detector": self.name, "min_side": self.min_side}
         path = Path(cache_dir or default_cache_dir()) / "faces" / f"{stats_key(fields)}.json"

@@ -31,7 +31,7 @@ from pytorch_fid.fid_score import IMAGE_EXTENSIONS, calculate_frechet_distance
 
 from genda.data.domain import default_cache_dir, file_checksum
 from genda.errors import ConfigError, DataError
-from genda.train.checkpoint import atomic_write, file_lock
+from genda.kernel import atomic_write, file_lock, progress
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class FID:
             raise DataError("FID of an empty image set")
         bs = min(self.batch_size, n)
         out = np.empty((n, self.dims))
-        for i in range(0, n, bs):
+        for i in progress(range(0, n, bs), f"Inception features ({n} images)", total=-(-n // bs)):
             x = _as_unit_float(images[i:i + bs]).to(self.device).contiguous(memory_format=torch.channels_last)
             pred = self.model(x)[0]
             if pred.shape[2:] != (1, 1):

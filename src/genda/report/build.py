@@ -35,13 +35,14 @@ ART = {
     "vae_recon_mse": ("reconstruction_mse.json",),
     "vae_samples": ("samples32.png",),
     "vae_tsne": ("tsne*.png",),
+    "vae_curves": ("curves.png",),
     "vae_latents": ("latents.npz",),
-    "ddpm_grid": ("grid.png",),
-    "ddpm_strip": ("reverse_process.png",),
+    "ddpm_grid": ("grid_labelled.png", "grid.png"),
+    "ddpm_strip": ("reverse_process_labelled.png", "reverse_process.png"),
     "ddim_images": "ddim/*.png",
-    "ddim_eta_grid": ("eta_grid.png",),
-    "ddim_slerp": ("slerp.png",),
-    "ddim_lerp": ("lerp.png",),
+    "ddim_eta_grid": ("eta_grid_labelled.png", "eta_grid.png"),
+    "ddim_slerp": ("slerp_labelled.png", "slerp.png"),
+    "ddim_lerp": ("lerp_labelled.png", "lerp.png"),
     "uda_tsne_class": ("tsne_class.png",),
     "uda_tsne_domain": ("tsne_domain.png",),
 }  # ddim_images is one glob: the per-eta run's ddim/00.png... (rows of the assembled eta grid)
@@ -327,7 +328,7 @@ class Builder:
             r, b = self.first_ok(recs), self.doc.add
             ok = [x for x in recs if x.ok]
             b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs))
-            curve = figures.curves(
+            curve = r.artifact(*ART["vae_curves"]) or figures.curves(  # the run's own, else drawn here
                 r.metrics,
                 ["train/recon", "train/kl", "val/recon", "val/kl"],
                 self.new_image(f"{r.run.name.replace('/', '__')}__curves.png"),
@@ -405,7 +406,7 @@ class Builder:
         lat = r.artifact(*ART["vae_latents"])
         if lat is None:
             return D.Missing(f"latents.npz of `{r.run.name}`")
-        from genda.report.tsne import _scatter, embed
+        from genda.viz.tsne import _scatter, embed
 
         arrays = np.load(lat)
         attr = next((k for k in arrays.files if k.startswith("attr_")), None)

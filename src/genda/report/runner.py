@@ -244,6 +244,25 @@ def run_manifest(
     env = threads_per_job(jobs)
     lock = threading.Lock()
 
+    # ETA: each run's own time from its last runner.json (an earlier build at this scale), else
+    # the mean of the runs finished so far; the remaining sum spread over the `jobs` workers
+    previous = {r.name: float((read_json(r.run_dir / RUNNER_FILE) or {}).get("seconds") or 0) or None
+                for r in runs}
+    finished: dict[str, float] = {}
+    started = time.time()
+
+    def eta() -> str:
+        left = [r for r in runs if r.name not in finished]
+        if not left:
+            return ""
+        known = [s for s in finished.values() if s > 1] or [s for s in previous.values() if s]
+        guess = sum(known) / len(known) if known else None
+        est = [previous[r.name] or guess for r in left]
+        if any(e is None for e in est):
+            return f"; {len(left)} runs left (no time measured yet)"
+        secs = sum(est) / max(1, min(jobs, len(left)))
+        return f"; {len(left)} left, ETA ~{secs / 60:.0f} min (elapsed {(time.time() - started) / 60:.0f} min)"
+
     def one(i: int, run: Run) -> Outcome:
         if _STOP.signum is not None:
             return Outcome(run, "not started", "not started")
@@ -252,13 +271,18 @@ def run_manifest(
             action = plan(run, compose_config(overrides))
         tag = f"[report] ({i}/{len(runs)}) {run.name}"
         if action == "skip":
-            say(f"{tag}: complete, same config: skipped")
+            with lock:
+                finished[run.name] = 0.0
+            say(f"{tag}: complete, same config: skipped{headline(run.run_dir)}{eta()}")
             return Outcome(run, "skipped", "complete")
         if action == "fresh":
             _clear(run, root, scale)
         say(f"{tag}: {'resuming' if action == 'resume' else 'running'} ...")
         out = execute(run, overrides, "resumed" if action == "resume" else "ran", env)
-        say(f"{tag}: {out.state} in {out.seconds:.0f} s" + (f" ({out.error})" if out.error else ""))
+        with lock:
+            finished[run.name] = out.seconds
+        say(f"{tag}: {out.state} in {out.seconds:.0f} s" + (f" ({out.error})" if out.error else "")
+            + (headline(run.run_dir) if out.state == "complete" else "") + eta())
         return out
 
     _STOP.signum = None
@@ -281,6 +305,19 @@ def run_manifest(
             f"{', '.join(done) or 'none'}")
         raise SystemExit(128 + _STOP.signum)
     return outcomes
+
+
+_HEADLINES = (("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("accuracy", "accuracy {:.2%}"),
+              ("target_acc", "target acc {:.2%}"), ("acc", "acc {:.2%}"), ("mse", "MSE {:.2f}"),
+              ("loss", "loss {:.4g}"))
+
+
+def headline(run_dir: Path) -> str:
+    """`: FID 81.3, KID 0.0412` — the run's headline numbers from its summary.json ('' if none)."""
+    summary = read_json(run_dir / "summary.json") or {}
+    parts = [fmt.format(summary[k]) for k, fmt in _HEADLINES
+             if isinstance(summary.get(k), int | float) and not isinstance(summary.get(k), bool)]
+    return f": {', '.join(parts[:2])}" if parts else ""
 
 
 def _write_log(folder: Path, outcomes: list[Outcome]) -> None:

@@ -60,6 +60,6 @@ class ClassifierTask(Task):
         return self.net(images).argmax(1)
 
     def summaries(self) -> dict[str, str]:
-        from genda.report.summary import summarize
+        from genda.viz.summary import summarize
 
         return {"net": summarize(self.net, (1, 3, 28, 28))}

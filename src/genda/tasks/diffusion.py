@@ -28,6 +28,7 @@ from genda.diffusion import (
 )
 from genda.diffusion.schedules import make_betas
 from genda.errors import CheckpointError, ConfigError, DataError
+from genda.kernel import progress
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
@@ -105,7 +106,7 @@ class _DiffusionBase(Task):
 
 def _describe(net: nn.Module) -> str:
     """Parameter count and module tree (the eps-models take (x, t[, y]), beyond torchinfo's probe)."""
-    from genda.report.summary import count_params
+    from genda.viz.summary import count_params
 
     net = getattr(net, "module", net)
     return f"{type(net).__name__}: {count_params(net):,} parameters\n{net}"
@@ -152,7 +153,8 @@ class ConditionalDDPMTask(_DiffusionBase):
         noise = self._noise((len(labels), *shape), seed)
         labels = labels.to(self._device())
         out, trace = [], {}
-        for i, (z, y) in enumerate(zip(noise.split(self.sample_batch), labels.split(self.sample_batch), strict=True)):
+        chunks = list(zip(noise.split(self.sample_batch), labels.split(self.sample_batch), strict=True))
+        for i, (z, y) in enumerate(progress(chunks, f"sampling {len(labels)} images")):
             eps = classifier_free_guidance(self.net, y, self.num_classes, float(self.sampler["guidance"]))
             steps = return_steps if i == 0 else ()
             res = self.run_sampler(eps, z, seed + 1 + i, return_steps=steps)
@@ -202,9 +204,17 @@ class ConditionalDDPMTask(_DiffusionBase):
         x, trace = self.generate(labels, self._shape(ctx), self.seed, return_steps=steps)
         ctx.out.folder("images", x, [f"{d}_{j + 1:03d}.png" for d in range(k) for j in range(n)])
         cols = min(10, n)
-        ctx.out.grid("grid", _grid_order(x, k, n, cols), nrow=cols)
+        grid = _grid_order(x, k, n, cols)
+        ctx.out.grid("grid", grid, nrow=cols)
+        ctx.out.labelled("grid", grid, cols, row_labels=[f"digit {d}" for d in range(k)],
+                         col_labels=[f"noise {j}" for j in range(cols)],
+                         title=f"Conditional DDPM: rows = digit, columns = noise "
+                               f"(guidance w={float(self.sampler['guidance']):g})")
         strip = torch.stack([trace[t][0].float() for t in steps] + [x[0]])
         ctx.out.grid("reverse_process", strip.clamp(-1, 1), nrow=len(strip))
+        ctx.out.labelled("reverse_process", strip.clamp(-1, 1), len(strip),
+                         col_labels=[f"t={t}" for t in steps] + ["output"],
+                         title='Reverse process of the first "0" (x_t per timestep)')
         u8 = ctx.data.to_uint8(x).float() / 127.5 - 1.0  # what the saved PNGs hold
         pred = self._evaluator(ctx).predict(u8)
         correct = (pred == labels).float()
@@ -407,10 +417,16 @@ class DDIMFaceTask(_DiffusionBase):
         k = min(self.eta_grid_noises, len(z))
         rows = [_minmax(self._ddim(z[:k], eta=e)) for e in self.eta_grid]
         ctx.out.grid("eta_grid", torch.cat(rows), nrow=k, value_range=(0, 1))
+        ctx.out.labelled("eta_grid", torch.cat(rows), k, row_labels=[f"η = {e:g}" for e in self.eta_grid],
+                         col_labels=[f"noise {i:02d}" for i in range(k)], value_range=(0, 1),
+                         title=f"DDIM-{int(self.sampler['num_steps'])}: rows = η, columns = noise")
         alphas = np.linspace(0.0, 1.0, self.interp_points).tolist()
         for name, fn in (("slerp", slerp), ("lerp", lerp)):
             zs = torch.cat([fn(z[0:1], z[1:2], a) for a in alphas])
-            ctx.out.grid(name, _minmax(self._ddim(zs, eta=0.0)), nrow=len(alphas), value_range=(0, 1))
+            row = _minmax(self._ddim(zs, eta=0.0))
+            ctx.out.grid(name, row, nrow=len(alphas), value_range=(0, 1))
+            ctx.out.labelled(name, row, len(alphas), col_labels=[f"α={a:.1f}" for a in alphas],
+                             value_range=(0, 1), title=f"{name} between noise 00 (α=0) and 01 (α=1), η = 0")
         metrics: dict[str, float] = {"eta": float(self.sampler["eta"]), "num_steps": int(self.sampler["num_steps"])}
         if self.gt_dir:
             metrics["mse"] = self._mse(_to_u8(x.cpu()))

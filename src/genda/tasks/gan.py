@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genda.errors import ConfigError
+from genda.kernel import progress
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
@@ -219,7 +220,8 @@ class GANTask(Task):
     def generate(self, n: int, seed: int, chunk: int = 250) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] from fixed noise `seed` (EMA weights under the loop)."""
         z = fixed_noise(n, self.nz, seed, self._device())
-        return torch.cat([self.generator(c).float() for c in z.split(chunk)])
+        return torch.cat([self.generator(c).float()
+                          for c in progress(z.split(chunk), f"generating {n} images")])
 
     def export_images(self, n: int, seed: int, noise_dir: str | None = None):
         """`python -m genda.sample`: n images named 0000.png, ... from noise `seed`."""
@@ -248,7 +250,7 @@ class GANTask(Task):
         return metrics
 
     def summaries(self) -> dict[str, str]:
-        from genda.report.summary import summarize
+        from genda.viz.summary import summarize
 
         was_training = self.training
         self.eval()  # a probe forward must not touch BN running statistics

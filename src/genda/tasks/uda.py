@@ -86,7 +86,7 @@ def write_feature_artifacts(
     title: str,
 ) -> None:
     """Save subsampled val features of both domains (`features.npz`) and the two t-SNE PNGs."""
-    from genda.report.tsne import subsample, write_tsne
+    from genda.viz.tsne import subsample, write_tsne
 
     i_s = torch.as_tensor(subsample(len(fs), points, seed=0), device=fs.device)
     i_t = torch.as_tensor(subsample(len(ft), points, seed=1), device=ft.device)
@@ -109,6 +109,8 @@ def write_feature_artifacts(
         max_points=None,
         title=f"{title}: {src} → {tgt}",
     )
+    ctx.out.log_figure("tsne/class", ctx.out.path("tsne_class.png"))
+    ctx.out.log_figure("tsne/domain", ctx.out.path("tsne_domain.png"))
 
 
 def annealed_lr(
@@ -211,10 +213,11 @@ class UDATask(Task):
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         metrics, feats = self._evaluate(ctx)
         write_feature_artifacts(ctx, *feats, self.tsne_points, title=self.mode)
+        ctx.out.json("eval", {**metrics, "method": self.mode, "data": ctx.data.info})
         return metrics
 
     def summaries(self) -> dict[str, str]:
-        from genda.report.summary import summarize
+        from genda.viz.summary import summarize
 
         d = self.features.out_features
         return {
@@ -338,10 +341,11 @@ class ADDATask(Task):
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         metrics, feats = self._evaluate(ctx)
         write_feature_artifacts(ctx, *feats, self.tsne_points, title="adda")
+        ctx.out.json("eval", {**metrics, "method": "adda", "data": ctx.data.info})
         return metrics
 
     def summaries(self) -> dict[str, str]:
-        from genda.report.summary import summarize
+        from genda.viz.summary import summarize
 
         d = self.source_encoder.out_features
         return {

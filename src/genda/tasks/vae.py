@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genda.errors import ConfigError
+from genda.kernel import progress
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 from genda.tasks.gan import ImageEvaluator, fixed_noise, unwrap
@@ -87,7 +89,8 @@ class VAETask(Task):
     def generate(self, n: int, seed: int, chunk: int = 250) -> torch.Tensor:
         """n decoded prior samples z ~ N(0, I): (n, C, H, W) in [-1, 1]."""
         z = fixed_noise(n, self.net.latent_dim, seed, self._device())
-        return torch.cat([self.net.decode(c).float() for c in z.split(chunk)])
+        return torch.cat([self.net.decode(c).float()
+                          for c in progress(z.split(chunk), f"decoding {len(z)} samples")])
 
     def export_images(self, n: int, seed: int, noise_dir: str | None = None):
         """`python -m genda.sample`: n images named 0000.png, ... from noise `seed`."""
@@ -122,12 +125,27 @@ class VAETask(Task):
         ctx.out.arrays("latents", **arrays)
         ctx.out.json("latents", {"n": len(arrays["mu"]), "attribute": key and key.removeprefix("attr_"),
                                  "note": None if key else f"domain {ctx.data.domain_name!r} has no attributes"})
+        if getattr(ctx.out, "enabled", True) and len(arrays["mu"]) >= 5:
+            from genda.viz.tsne import _scatter, embed
+
+            mu = arrays["mu"].cpu().numpy()
+            xy = embed(mu.reshape(len(mu), -1))
+            name = key.removeprefix("attr_") if key else None
+            groups = arrays[key].cpu().numpy().astype(int) if key else np.zeros(len(xy), int)
+            path = ctx.out.path("tsne.png")
+            _scatter(xy, groups, [f"not {name}", name] if name else [f"{ctx.data.domain_name} val images"],
+                     f"VAE latent means, t-SNE, by {name}" if name else
+                     f"VAE latent means, t-SNE ({ctx.data.domain_name} has no attributes to colour by)",
+                     path, "Set1")
+            ctx.out.log_figure("tsne", path)
         return {}
 
     @torch.no_grad()
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         """Reconstructions + MSE, 32 samples, latent means, FID, KID (+ face score) of `n_images` samples."""
         metrics = {**self.validate(ctx), **self._reconstructions(ctx), **self._latents(ctx)}
+        ctx.out.curves("curves", ["train/recon", "train/kl", "val/recon", "val/kl"],
+                       "VAE learning curves: reconstruction MSE and KL")
         ctx.out.grid("samples32", self.generate(32, self.seed))
         images = self.generate(self.n_images, self.seed)
         ctx.out.folder("generated", images, [f"{i:04d}.png" for i in range(len(images))])
@@ -136,7 +154,7 @@ class VAETask(Task):
         return metrics
 
     def summaries(self) -> dict[str, str]:
-        from genda.report.summary import summarize
+        from genda.viz.summary import summarize
 
         side = self.net.side * 2 ** len(self.net.hidden)
         channels = self.net.final[-2].out_channels

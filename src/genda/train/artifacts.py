@@ -112,6 +112,42 @@ class RunArtifacts:
                 self.logger.log_image(name, path, self.step_fn(), caption=title or name)
         return path
 
+    def log_figure(self, key: str, path: str, caption: str | None = None) -> str:
+        """Mirror an existing PNG of the run dir to the logger under one key (`tsne/class`...)."""
+        if self.enabled and self.logger is not None and Path(path).is_file():
+            self.logger.log_image(key, path, self.step_fn(), caption=caption)
+        return path
+
+    def curves(self, name: str, keys: list[str], title: str) -> str | None:
+        """`<name>.png`: each `metrics.jsonl` key against step (one panel per key, linear axes)."""
+        path = self.path(f"{name}.png")
+        if not self.enabled:
+            return path
+        log = self.root.parent / "metrics.jsonl"
+        rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
+        series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), int | float)] for k in keys}
+        series = {k: v for k, v in series.items() if v}
+        if not series:
+            return None
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4.2 * len(series), 3.3), dpi=110)
+        FigureCanvasAgg(fig)
+        for i, (k, pts) in enumerate(series.items()):
+            ax = fig.add_subplot(1, len(series), i + 1)
+            x, y = zip(*pts, strict=True)
+            ax.plot(x, y, marker="." if len(x) < 30 else None)
+            ax.ticklabel_format(axis="both", style="plain", useOffset=False)
+            ax.set_xlabel("training step")
+            ax.set_title(k, fontsize=10)
+            ax.grid(alpha=0.3)
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout()
+        fig.savefig(path)
+        self.log_figure(name, path, title)
+        return path
+
     def text(self, name: str, text: str) -> str:
         path = self.path(f"{name}.txt")
         if self.enabled:
@@ -137,7 +173,8 @@ def labelled_grid(images: torch.Tensor, nrow: int, path: str, *, row_labels=None
     img = canvas.permute(1, 2, 0).numpy()
     # at least ~48 px per image on the page; labels take a fixed margin
     scale = max(1.0, 48 / max(h, w))
-    fig = Figure(figsize=(1.4 + img.shape[1] * scale / 100, 1.0 + img.shape[0] * scale / 100), dpi=100)
+    fig = Figure(figsize=(max(5.0, 1.4 + img.shape[1] * scale / 100), 1.0 + img.shape[0] * scale / 100),
+                 dpi=100)  # wide enough for the title
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(img, interpolation="nearest")

@@ -8,75 +8,18 @@ Loaded with torch.load(weights_only=True): nothing unpickles arbitrary objects.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import re
-import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 
 from genda.errors import CheckpointError
+from genda.kernel import atomic_write, file_lock, stale_temp_files  # noqa: F401 - re-exported
 
 FORMAT = "genda-ckpt-1"
-
-
-@contextlib.contextmanager
-def file_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on `path` (created if missing) for the block, so parallel
-    runs (`genda.report run --jobs N`) build one shared cache entry once instead of racing.
-    Where `fcntl` is missing (Windows) the block runs unlocked."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        yield
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Run `write(file)` on a temp file in the same folder, fsync, rename over `path`, fsync the
-    folder. A crash at any point leaves either the old file or the new one, never a torn file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-_TEMP = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")  # atomic_write's mkstemp names
-
-
-def stale_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Temp files of `atomic_write` in `folder` (a kill mid-write leaves one behind): the target
-    file itself was never touched, so they are safe to remove before a run starts writing."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and _TEMP.match(p.name))
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
