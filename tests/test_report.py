@@ -291,7 +291,7 @@ def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None
         "55.0 ± 7.1 (n=2)" in uda and "50.0 (n=1) (1 failed)" in uda and "50.0 (n=1) |" in uda
     )  # ADDA: 1 seed
     assert (
-        "76.66" in md and "22.97" in md and "2.47" in md
+        "76.66" in md and "22.97" in md and "0.3" in md and "92.4" in md
     )  # published / course numbers beside the tables
     assert "genda: error: bad key" in md and "| failed |" in md
     assert (

@@ -53,7 +53,7 @@ def _start(run: Path, tmp: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_checkpoints_exits_nonzero_and_the_printed_line_resumes(tmp_path: Path, sig) -> None:
     run = tmp_path / "run"
-    proc, err = _start(run, tmp_path, "trainer.max_steps=80")
+    proc, err = _start(run, tmp_path, "trainer.max_steps=1500")  # long enough that the signal lands mid-run
     _wait_for_training(proc, run / "metrics.jsonl")
     proc.send_signal(sig)
     assert proc.wait(timeout=180) == 128 + sig, err.read_text()[-3000:]
@@ -67,7 +67,7 @@ def test_signal_checkpoints_exits_nonzero_and_the_printed_line_resumes(tmp_path:
     # a resume with another config is refused in one line and changes nothing in the run dir
     before = _snapshot(run)
     for other in (["trainer.resume=" + str(run)],  # the default config: another experiment
-                  [*BASE, "model.optimizer.lr=0.5", "trainer.max_steps=80", f"trainer.resume={run}"]):
+                  [*BASE, "model.optimizer.lr=0.5", "trainer.max_steps=1500", f"trainer.resume={run}"]):
         refused = genda(*other, f"hydra.run.dir={run}", cwd=tmp_path, env={"WANDB_MODE": "disabled"})
         assert refused.returncode == 2, refused.stderr[-3000:]
         last = refused.stderr.strip().splitlines()[-1]
@@ -82,7 +82,7 @@ def test_signal_checkpoints_exits_nonzero_and_the_printed_line_resumes(tmp_path:
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {run / 'checkpoints' / 'last.ckpt'} at step {status['step']}" in resumed.stderr
     done = json.loads((run / "status.json").read_text())
-    assert done["state"] == "complete" and done["step"] == 80
+    assert done["state"] == "complete" and done["step"] == 1500
 
 
 @pytest.mark.slow

@@ -56,20 +56,24 @@ def test_offline_run_file_has_names_tags_and_one_image_key(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "genda", "experiment=dcgan_a", "scale=smoke", "logger.mode=offline",
          "trainer.max_steps=4", "trainer.sample_every=2", "model.g_optimizer.lr=0.001", "seed=3",
+         "logger.log_checkpoints=true",
          f"hydra.run.dir={run_dir}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1
     info = run_info(files[0])
-    assert info["name"] == "dcgan_a lr=0.001 s3"
-    assert info["group"] == "dcgan_a lr=0.001"
+    assert info["name"] == "dcgan_a max_steps=4 lr=0.001 s3"  # cadence keys (sample_every) left out
+    assert info["group"] == "dcgan_a max_steps=4 lr=0.001"
     assert "scale:smoke" in info["tags"] and any(t.startswith("data:") for t in info["tags"])
     assert info["job_type"] == "train"
     image_keys = {k.split("/")[0] for k in info["keys"] if k.endswith("/_type")}
     assert "samples" in image_keys  # every periodic sample grid under one key
     assert not any(k.startswith("samples/step_") for k in info["keys"])
+    assert "final" in image_keys  # the final metrics as a W&B Table
+    assert any(p.endswith("eval.json") for p in info.get("files", []))
+    assert any(kind == "model" for kind, _ in info["artifacts"])  # checkpoints as a model Artifact
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["run"]["seed"] == 3 and summary["run"]["scale"] == "smoke"
-    assert summary["run"]["overrides"] == {"model.g_optimizer.lr": "0.001"}
+    assert summary["run"]["overrides"] == {"trainer.max_steps": "4", "model.g_optimizer.lr": "0.001"}
     assert summary["run"]["data"]["domain"]

@@ -55,6 +55,10 @@ def run_info(path: Path) -> dict:
         if kind == "run":
             info.update(name=rec.run.display_name, group=rec.run.run_group,
                         tags=list(rec.run.tags), job_type=rec.run.job_type)
+        elif kind == "artifact":
+            info.setdefault("artifacts", []).append((rec.artifact.type, rec.artifact.name))
+        elif kind == "files":
+            info.setdefault("files", []).extend(f.path for f in rec.files.files)
         elif kind == "history":
             info["keys"].update(i.key or "/".join(i.nested_key) for i in rec.history.item)
     return info

@@ -1,4 +1,4 @@
-"""The course's folder layout (PROTOCOLS.md): read, validate, cache, and export.
+"""The course's folder layout (docs/data.md): read, validate, cache, and export.
 
 Digits: `<root>/data/*.png` + `<root>/{train,val}.csv` (`image_name,label`).
 Faces:  `<root>/{train,val}/*.png` (no labels).

@@ -1,4 +1,4 @@
-"""The course's LeNet digit classifier (PROTOCOLS.md)."""
+"""The course's LeNet digit classifier (docs/protocols.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The report builder: reads the manifest's run dirs (never trains) and writes
-`REPORT.md` + a self-contained `report.html` with every PROTOCOLS.md item.
+`REPORT.md` + a self-contained `report.html` with every course report item (docs/protocols.md).
 
 A missing run or artefact becomes a visible "missing" note; a failed run a failed row."""
 
@@ -47,12 +47,12 @@ ART = {
     "uda_tsne_domain": ("tsne_domain.png",),
 }  # ddim_images is one glob: the per-eta run's ddim/00.png... (rows of the assembled eta grid)
 
-# PROTOCOLS.md "Numbers to beat" (course baseline, best student seen).
+# docs/protocols.md "Numbers the report shows for orientation" (course baseline, best student seen).
 COURSE = {
     "fid": ("GAN FID ↓ (faces)", "30 / 27", "22.97"),
     "face_score": ("face score ↑ (%, course: dlib HOG)", "85 / 90", "91.1"),
     "ddpm_acc": ("DDPM digit accuracy ↑ (%)", "80–90 / 88–95", "99.9 (CFG w=2)"),
-    "ddim_mse": ("DDIM MSE ↓ (0–255 pixels)", "20", "2.47"),
+    "ddim_mse": ("DDIM MSE ↓ (0–255 pixels)", "20", "0.3"),
 }
 PUBLISHED_DANN = [  # Ganin & Lempitsky 2015, Table 1: source only / DANN / train on target
     ("MNIST → MNIST-M", "52.25", "76.66", "95.96"),
@@ -61,7 +61,7 @@ PUBLISHED_DANN = [  # Ganin & Lempitsky 2015, Table 1: source only / DANN / trai
 ]
 COURSE_UDA = [  # course baseline, best student (target accuracy %)
     ("MNIST-M → SVHN", "DANN", "40", "59.5"),
-    ("MNIST-M → USPS", "DANN", "76", "90.3"),
+    ("MNIST-M → USPS", "DANN", "76", "92.4"),
     ("MNIST-M → USPS", "ADDA", "beat own DANN", "89.9"),
 ]
 UDA_METHODS = ("source_only", "dann", "target_only", "adda")
@@ -169,7 +169,7 @@ class Builder:
         return D.Table(
             ["metric", "course baseline", "best student", *cols],
             [[*COURSE[k], *v] for k, v in rows],
-            "Numbers to beat (PROTOCOLS.md)",
+            "Numbers to beat (sources: docs/protocols.md in the genda repository)",
         )
 
     @staticmethod
@@ -224,9 +224,9 @@ class Builder:
             ),
             D.Para(
                 "Every number below names its data — an **embedded stand-in** built offline by genda "
-                "(SOURCES.md) or the user's **real** course data — its scale, seeds and run dir. Numbers "
-                "on stand-ins are not comparable with the course's, whose baselines are shown beside "
-                "each table for orientation."
+                "(docs/data.md in the genda repository) or the user's **real** course data — its "
+                "scale, seeds and run dir. Numbers on stand-ins are not comparable with the course's, "
+                "whose baselines are shown beside each table for orientation."
             ),
         )
         self.doc.add(self.data_table())
@@ -328,17 +328,17 @@ class Builder:
             r, b = self.first_ok(recs), self.doc.add
             ok = [x for x in recs if x.ok]
             b(D.Heading(self.label(recs), 3), D.Para(self.provenance(recs)), *self.failures(recs))
-            curve = r.artifact(*ART["vae_curves"]) or figures.curves(  # the run's own, else drawn here
+            caption = "Learning curves: reconstruction MSE and KL (train: logged means; val)"
+            own = r.artifact(*ART["vae_curves"])  # the run's own figure, else drawn here
+            curve = None if own else figures.curves(
                 r.metrics,
                 ["train/recon", "train/kl", "val/recon", "val/kl"],
                 self.new_image(f"{r.run.name.replace('/', '__')}__curves.png"),
                 f"VAE learning curves ({r.run.name})",
             )
             b(
-                D.Image(
-                    curve, "Learning curves: reconstruction MSE and KL (train: logged means; val)"
-                )
-                if curve
+                self.image(r, own, caption, "learning curves", 900) if own
+                else D.Image(curve, caption) if curve
                 else D.Missing(f"recon/KL rows in {r.where()}/metrics.jsonl")
             )
             b(
@@ -595,7 +595,7 @@ class Builder:
             D.Table(
                 ["pair (course data)", "method", "course baseline", "best student"],
                 [list(r) for r in COURSE_UDA],
-                "Course numbers to beat (PROTOCOLS.md)",
+                "Course numbers to beat (sources: docs/protocols.md in the genda repository)",
             ),
         )
         for pair, by in pairs.items():

@@ -28,10 +28,12 @@ class RunLogger:
     def __init__(self, run_dir: Path, config: dict, mode: str = "offline", project: str = "genda",
                  name: str | None = None, group: str | None = None, tags: list[str] | None = None,
                  entity: str | None = None, enabled: bool = True, job_type: str = "train",
-                 run: dict | None = None) -> None:
+                 run: dict | None = None, log_checkpoints: bool = False,
+                 system_metrics: bool = False) -> None:
         self.run_dir, self.enabled = Path(run_dir), enabled
         self.run = dict(run or {})  # what the run is (experiment, scale, seed, overrides, data)
         self._wandb = None
+        self.log_checkpoints = bool(log_checkpoints)
         self._t0 = time.time()
         if not enabled:
             return
@@ -48,7 +50,8 @@ class RunLogger:
                 mode=mode, dir=str(self.run_dir), project=project, entity=entity, name=name,
                 group=group, tags=list(tags or []), config=config, reinit="finish_previous",
                 job_type=job_type,
-                settings=wandb.Settings(console="off", x_disable_stats=True),
+                settings=wandb.Settings(console="wrap" if system_metrics else "off",
+                                        x_disable_stats=not system_metrics),
             )
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
@@ -76,6 +79,26 @@ class RunLogger:
         (self.run_dir / "summary.json").write_text(text + "\n")
         if self._wandb is not None:
             self._wandb.summary.update(clean)
+
+    def final_table(self, metrics: dict[str, Any], eval_files: list[Path], checkpoints: list[Path]) -> None:
+        """At the end of a run: the final metrics as a W&B Table (`final`), the run's eval.json
+        files saved with the run, and (logger.log_checkpoints) the checkpoints as a model Artifact."""
+        if self._wandb is None:
+            return
+        import wandb
+
+        rows = [[k, _scalar(v)] for k, v in metrics.items() if isinstance(_scalar(v), int | float | str)]
+        self._wandb.log({"final": wandb.Table(columns=["metric", "value"], data=[[k, str(v)] for k, v in rows])})
+        for f in eval_files:
+            if f.is_file():
+                self._wandb.save(str(f), base_path=str(self.run_dir), policy="now")
+        ckpts = [c for c in checkpoints if c.is_file()]
+        if self.log_checkpoints and ckpts:
+            art = wandb.Artifact(f"{self._wandb.id}-model", type="model",
+                                 metadata={k: v for k, v in rows})
+            for c in ckpts:
+                art.add_file(str(c), name=c.name)
+            self._wandb.log_artifact(art, aliases=["latest"])
 
     def close(self) -> None:
         if not self.enabled:

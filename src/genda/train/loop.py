@@ -267,7 +267,9 @@ class Trainer:
                                 mode=cfg.logger.mode, project=cfg.logger.project,
                                 name=ident["name"], group=ident["group"], tags=ident["tags"],
                                 entity=cfg.logger.entity, enabled=self.rank0,
-                                job_type=ident["job_type"], run=ident["run"])
+                                job_type=ident["job_type"], run=ident["run"],
+                                log_checkpoints=bool(cfg.logger.get("log_checkpoints", False)),
+                                system_metrics=bool(cfg.logger.get("system_metrics", False)))
         self.out = RunArtifacts(self.run_dir, self.logger, lambda: self.step, enabled=self.rank0)
         interrupted = None
         try:
@@ -377,6 +379,8 @@ class Trainer:
         if self.best is not None:
             summary[f"best_{self.task.monitor}"] = self.best
         self.logger.summary(summary)
+        self.logger.final_table(summary, [self.run_dir / "artifacts" / "eval.json"],
+                                [self.ckpt_dir / "last.ckpt", self.ckpt_dir / "best.ckpt"])
         return {"_state": state, **summary}
 
 
