@@ -1,5 +1,6 @@
 """The report pieces without training: manifest expansion, skip/resume planning, the builder
-on fabricated run dirs (every section, failed and missing runs), and Chromium rendering."""
+on fabricated run dirs (every section, hyperparameter tables, training curves, the baselines'
+sources, failed and missing runs, a DSN column), and Chromium rendering."""
 
 from __future__ import annotations
 
@@ -51,6 +52,17 @@ MANIFEST = {
         },
         "clf": {"experiment": "classifier_mnist", "item": "classifier", "scales": ["cpu"]},
     },
+}
+
+
+GAN_MODEL = {
+    "_target_": "genda.tasks.gan.GANTask",
+    "loss": "bce",
+    "generator": {"_target_": "genda.models.dcgan.Generator", "nz": 100, "ngf": 64},
+    "discriminator": {"_target_": "genda.models.dcgan.Discriminator", "ndf": 64},
+    "g_optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.0002, "betas": [0.5, 0.999]},
+    "d_optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.0002, "betas": [0.5, 0.999]},
+    "ema_decay": 0.999,
 }
 
 
@@ -153,14 +165,19 @@ def _fake_run(
         if isinstance(domain, tuple)
         else {"domain": domain}
     )
-    (d / "config.yaml").write_text(yaml.safe_dump({"data": data, **(extra or {})}))
+    config = {"data": data, "seed": run.seed, "trainer": {"max_steps": 3, "precision": "32-true"}}
+    (d / "config.yaml").write_text(yaml.safe_dump({**config, **(extra or {})}))
     flags = (
         {"data/source/embedded": True, "data/target/embedded": True}
         if isinstance(domain, tuple)
         else {"data/embedded": True}
     )
     rows = [{"step": 0, **flags}] + [
-        {"step": s, "train/recon": 1.0 / s, "train/kl": 5.0 + s} for s in (1, 2, 3)
+        {"step": s, "train/recon": 1.0 / s, "train/kl": 5.0 + s, "train/loss": 1.0 / s,
+         "val/loss": 1.2 / s, "train/d_loss": 1.4 - s / 10, "train/g_loss": 0.7 + s / 10,
+         "train/d_real": 2.0 / s, "train/d_fake": -2.0 / s, "train/cls_loss": 2.3 / s,
+         "train/domain_loss": 0.69, "train/lambda": s / 3}
+        for s in (1, 2, 3)
     ]
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (d / "status.json").write_text(json.dumps({"state": state, "step": 3}))
@@ -192,6 +209,7 @@ def _fake_runs(m, root: Path) -> None:
                     "summary_generator.txt": "G layers",
                     "summary_discriminator.txt": "D layers",
                 },
+                extra={"model": GAN_MODEL},
             )
         elif e == "vae":
             rng = np.random.default_rng(0)
@@ -271,7 +289,9 @@ def test_report_has_every_section_and_no_broken_links(fake_report: Path) -> None
     for title in SECTIONS.values():
         assert f"## {title}" in md and f"<h2>{title}</h2>" in page
     links = _image_links(md)
-    assert len(links) == 2 + 4 + 2 + 3 + 4 * 2 and all((fake_report / p).is_file() for p in links)
+    # images: GAN 2 grids, VAE 4, DDPM 2, DDIM 3, UDA 4 t-SNE × 2; curves: GAN 2, DDPM, DDIM, UDA pair
+    assert len(links) == 2 + 4 + 2 + 3 + 4 * 2 + 2 + 1 + 1 + 1
+    assert all((fake_report / p).is_file() for p in links)
     assert page.count('<img src="data:image/png;base64,') == len(links)
     assert 'src="img/' not in page and "file://" not in page  # self-contained
 
@@ -280,15 +300,15 @@ def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None
     md = (fake_report / "REPORT.md").read_text()
     gan_a = next(x for x in md.splitlines() if x.startswith("| A |"))
     assert (
-        f"{statistics.mean([100.0, 101.0]):.2f} ± {statistics.stdev([100.0, 101.0]):.2f} (n=2)"
+        f"{statistics.mean([100.0, 101.0]):.2f} ± {statistics.stdev([100.0, 101.0]):.2f} (2 seeds)"
         in gan_a
     )
     assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "0, 1" in gan_a
-    assert "| 10.50 ± 0.71 (n=2) | 50.0 ± 0.0 (n=2) | 90.0 ± 0.0 (n=2) | hog |" in gan_a  # KID ×10³, faces
+    assert "| 10.50 ± 0.71 (2 seeds) | 50.0 ± 0.0 (2 seeds) | 90.0 ± 0.0 (2 seeds) | hog |" in gan_a  # KID ×10³, faces
     uda = next(x for x in md.splitlines() if x.startswith("| M→U |"))
     assert "mnistm (embedded stand-in) → uci_digits (embedded stand-in)" in uda
     assert (
-        "55.0 ± 7.1 (n=2)" in uda and "50.0 (n=1) (1 failed)" in uda and "50.0 (n=1) |" in uda
+        "55.0 ± 7.1 (2 seeds)" in uda and "50.0 (1 seed) (1 failed)" in uda and "50.0 (1 seed) |" in uda
     )  # ADDA: 1 seed
     assert (
         "76.66" in md and "22.97" in md and "0.3" in md and "92.4" in md
@@ -319,9 +339,9 @@ def test_eta_grid_stacks_the_per_eta_rows_in_order(fake_report: Path) -> None:
 
 def test_mean_std_matches_statistics() -> None:
     assert (
-        mean_std([0.5, 0.7, 0.9], 100.0, 1) == f"70.0 ± {statistics.stdev([50, 70, 90]):.1f} (n=3)"
+        mean_std([0.5, 0.7, 0.9], 100.0, 1) == f"70.0 ± {statistics.stdev([50, 70, 90]):.1f} (3 seeds)"
     )
-    assert mean_std([], 1.0) == "—" and mean_std([None, 2.0]) == "2.00 (n=1)"
+    assert mean_std([], 1.0) == "—" and mean_std([None, 2.0]) == "2.00 (1 seed)"
 
 
 def test_doc_escapes_html_and_renders_inline_marks(tmp_path: Path) -> None:
@@ -393,3 +413,88 @@ def test_training_time_line_sums_runs_and_spans_first_start_to_last_finish() -> 
     line = training_time_line(runners)
     assert "30.0 run-minutes over 2 runs" in line and "30.0 min from the first start" in line
     assert "not recorded" in training_time_line([{}])
+
+
+# -- hyperparameters, curves, sources, links, DSN ---------------------------------------
+def test_each_section_has_a_hyperparameter_table_from_the_saved_configs(fake_report: Path) -> None:
+    md = (fake_report / "REPORT.md").read_text()
+    assert md.count("hyperparameters from each run's saved config.yaml") == 5  # one per item
+    assert "**missing:** hyperparameters: no saved config.yaml" in md  # the classifier never ran
+    lines = md.splitlines()
+    row = lambda name: next(x for x in lines if x.startswith(f"| {name} |"))  # noqa: E731
+    assert "| Adam, lr 0.0002, β (0.5, 0.999) |" in row("G optimiser")  # columns A, B
+    assert "Generator(ngf=64, nz=100)" in row("generator") and "ndf=64" in row("discriminator")
+    assert "| 0.999 |" in row("EMA decay") and "| 3 |" in row("training steps")
+    assert "| 0, 1 |" in row("seed")  # two seeds of one column
+    assert "| 0, 0.5, 1 |" in row("η (DDIM)")  # the per-η runs of one column
+
+
+def test_training_curves_are_drawn_from_metrics_and_reused_where_the_run_drew_them(
+    fake_report: Path,
+) -> None:
+    md = (fake_report / "REPORT.md").read_text()
+    for name in ("gan_a__seed0", "gan_b__seed0", "ddpm__seed0", "ddim__eta_0.0__seed0", "uda__uda"):
+        assert (fake_report / "img" / f"{name}__curves.png").is_file(), name
+    assert "Training curves of `gan_a/seed0`" in md and "M→U: training curves" in md
+    from genda.report.sections.gan import _sigmoid
+
+    assert _sigmoid(0.0) == 0.5 and 0.0 <= _sigmoid(-1e4) < _sigmoid(1e4) <= 1.0
+
+
+def test_baselines_come_from_the_data_file_with_their_sources(fake_report: Path) -> None:
+    from genda.report.core import load_baselines
+
+    base = load_baselines()
+    cited = [v["source"] for c in base["course"].values() for v in (c["baseline"], c["best_student"])]
+    cited += [x[k]["source"] for x in base["course_uda"] for k in ("baseline", "best_student")]
+    cited += [x["source"] for x in base["student_uda"] + base["published_dann"]]
+    assert set(cited) <= set(base["sources"])
+    md = (fake_report / "REPORT.md").read_text()
+    assert "30 / 27 [course_hw2]" in md and "76.66" in md and "[ganin2015_t1]" in md
+    assert "Ganin & Lempitsky 2015" in md and "student report 000" in md
+    build_src = (Path(__file__).parents[1] / "src/genda/report/build.py").read_text()
+    assert "76.66" not in build_src and "22.97" not in build_src  # numbers live in the data file
+
+
+def test_run_dirs_are_relative_links_and_seeds_are_spelled_out(fake_report: Path) -> None:
+    md = (fake_report / "REPORT.md").read_text()
+    page = (fake_report / "report.html").read_text()
+    assert "[gan_a/seed0](../runs/cpu/gan_a/seed0)" in md
+    assert '<a href="../runs/cpu/gan_a/seed0"><code>gan_a/seed0</code></a>' in page
+    assert str(fake_report.parent) not in md  # no absolute run dirs
+    assert "(n=1)" not in md and "(1 seed)" in md and "64 / 16 images" in md
+
+
+def test_sections_follow_the_manifest_and_dsn_gets_a_column(tmp_path: Path) -> None:
+    spec = {
+        "group": "t",
+        "runs": {
+            "uda": {"experiment": "dann_mnistm_usps", "item": "uda", "pair": "M→U",
+                    "sweep": {"model.mode": ["source_only", "dann", "target_only"]}},
+            "dsn": {"experiment": "dsn_mnistm_usps", "item": "uda", "pair": "M→U"},
+        },
+    }
+    m = _manifest(tmp_path, spec)
+    for run in m.expand("smoke", tmp_path / "runs"):
+        mode = dict(run.variant).get("model.mode")
+        model = {"mode": mode} if mode else {"_target_": "genda.tasks.dsn.DSNTask", "mode": "dann"}
+        _fake_run(run, ("mnistm", "uci_digits"), {"target_acc": 0.8 if mode is None else 0.5},
+                  {"tsne_class.png": "png"}, extra={"model": model})
+    build_report(m, "smoke", tmp_path / "runs", tmp_path / "out")
+    md = (tmp_path / "out" / "REPORT.md").read_text()
+    head = next(x for x in md.splitlines() if x.startswith("| pair | data |"))
+    assert head.endswith("| DANN | trained on target | ADDA | DSN | seeds |")
+    row = next(x for x in md.splitlines() if x.startswith("| M→U |"))
+    assert row.endswith("| not in manifest | 80.0 (1 seed) | 0 |")
+    assert f"## {SECTIONS['uda']}" in md and "## " + SECTIONS["gan"] not in md
+    assert "## " + SECTIONS["classifier"] not in md
+
+
+def test_eta_grid_row_labels_fit_inside_the_figure(tmp_path: Path) -> None:
+    from genda.report.figures import labelled_rows
+
+    row = np.zeros((16, 64, 3), np.uint8)
+    path = labelled_rows([("η = 0.25", row), ("η = 1.0", row)], tmp_path / "g.png", "t")
+    grey = np.asarray(Image.open(path).convert("L"))
+    assert (grey[:, :3] > 250).all()  # the left edge is margin, so no label is cut there
+    assert (grey[:, : grey.shape[1] // 4] < 128).any()  # ... and the labels are drawn left of the images

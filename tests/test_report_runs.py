@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from genda.report.build import SECTIONS
+from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
 
 from .conftest import genda
 
@@ -59,7 +60,7 @@ def test_failed_run_is_reported_rest_completes_and_rerun_trains_nothing(tmp_path
     )
     md = (tmp_path / "out" / "REPORT.md").read_text()
     assert re.search(r"\| `bad/seed0` \| classifier \| failed \|.*trainer\.no_such_key", md)
-    assert re.search(r"\| LeNet \| \d+\.\d\d \(n=1\) \| mnist \(embedded stand-in\)", md)
+    assert re.search(r"\| LeNet \| \d+\.\d\d \(1 seed\) \| mnist \(embedded stand-in\)", md)
     run = tmp_path / "runs" / "smoke" / "clf" / "seed0"
     stamp = (run / "metrics.jsonl").stat().st_mtime_ns
     second = _report(tmp_path, "run", "--scale", "smoke", "logger.mode=disabled", manifest=manifest)
@@ -109,8 +110,12 @@ def test_smoke_report_of_the_manifest(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     md = (tmp_path / "out" / "REPORT.md").read_text()
     page = (tmp_path / "out" / "report.html").read_text()
-    for title in SECTIONS.values():
-        assert f"## {title}" in md and f"<h2>{title}</h2>" in page
+    items = {e.item for e in load_manifest(DEFAULT_MANIFEST).entries}
+    for key, title in SECTIONS.items():
+        shown = key in items or key in ("arch", "runs")  # a section per item of the manifest
+        assert (f"## {title}" in md) == shown and (f"<h2>{title}</h2>" in page) == shown
+    assert md.count("hyperparameters from each run's saved config.yaml") == len(items)
+    assert "__curves.png" in md and "[ganin2015_t1]" in md and "(n=1)" not in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(links) >= 10 and all((tmp_path / "out" / p).is_file() for p in links)
     assert page.count("<img ") == len(links)

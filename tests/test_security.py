@@ -278,3 +278,12 @@ def test_unresolvable_interpolations() -> None:
     bad = OmegaConf.create({"model": {"extra": "${oc.create:${oc.env:GENDA_NO_SUCH_VAR}}"}})
     with pytest.raises(ConfigError, match=r"'model\.extra' .* does not resolve"):
         check_targets(bad)
+
+
+def test_evaluate_run_refuses_a_run_dir_config_that_names_exec(evil_run, tmp_path: Path) -> None:
+    """`genda.evaluate run RUN_DIR` builds from the run dir's config.yaml: it passes the list first."""
+    run, marker = evil_run
+    (run / "config.yaml").write_text(_evil_config(marker))
+    proc = genda("run", str(run), "--checkpoint", "last", module="genda.evaluate", timeout=120)
+    _one_line_refusal(proc, "model.net._target_", EXEC)
+    assert not marker.exists() and not (run / "rescored").exists()

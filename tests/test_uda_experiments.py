@@ -1,4 +1,4 @@
-"""Every DANN/ADDA experiment runs at scale=smoke and writes the UDA artefacts; the course
+"""Every DANN/ADDA/DSN experiment runs at scale=smoke and writes the UDA artefacts; the course
 table's modes run as one multirun."""
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from PIL import Image
 
 from tests.conftest import EXPERIMENTS, genda, read_jsonl
 
-UDA = [e for e in EXPERIMENTS if e.startswith(("dann_", "adda_"))]
+UDA_METHODS = ("dann", "adda", "dsn")
+UDA = [e for e in EXPERIMENTS if e.startswith(tuple(f"{m}_" for m in UDA_METHODS))]
 
 
-def test_every_course_pair_has_both_methods():
+def test_every_course_pair_has_every_method():
     pairs = {"mnist_mnistm", "mnistm_svhn", "mnistm_usps", "usps_mnistm", "svhn_usps"}
-    assert {f"{m}_{p}" for m in ("dann", "adda") for p in pairs} <= set(UDA)
+    assert {f"{m}_{p}" for m in UDA_METHODS for p in pairs} <= set(UDA)
 
 
 @pytest.mark.slow
@@ -30,10 +31,8 @@ def test_uda_experiment_smoke(smoke_run, experiment):
     assert 0.0 <= final["final/target_acc"] <= 1.0 and 0.0 <= final["final/domain_acc"] <= 1.0
     assert any("val/domain_acc" in r for r in rows) and any("train/domain_acc" in r for r in rows)
     feats = np.load(art / "features.npz")
-    assert feats["source_features"].shape == (64, 768) and feats["target_features"].shape == (
-        64,
-        768,
-    )
+    d = 768  # every method's (shared) encoder is the DANN paper's CNN
+    assert feats["source_features"].shape == (64, d) and feats["target_features"].shape == (64, d)
     assert feats["target_labels"].shape == (64,)
     for name in ("tsne_class.png", "tsne_domain.png"):
         assert Image.open(art / name).size == (720, 720)
@@ -41,6 +40,11 @@ def test_uda_experiment_smoke(smoke_run, experiment):
     ev = json.loads((art / "eval.json").read_text())  # every run kind writes eval.json
     assert ev["target_acc"] == pytest.approx(final["final/target_acc"])
     assert ev["data"]["source"]["domain"] and ev["data"]["target"]["domain"]
+    if experiment.startswith("dsn_"):
+        assert ev["method"] == "dsn"
+        # per domain: input, D(E_c + E_p), D(E_c), D(E_p) rows of 8 images (28 px, padding 2)
+        assert Image.open(art / "reconstructions.png").size == (2 + 8 * 30, 2 + 8 * 30)
+        assert any("train/recon_loss" in r and "train/difference_loss" in r for r in rows)
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genda.config import CONF_DIR, check_overrides, check_targets, register_resolvers, stored_config
+from genda.config import CONF_DIR, check_overrides, check_targets, register_resolvers
 from genda.errors import GendaError
 
 register_resolvers()
@@ -81,9 +81,9 @@ def check_classifier_ckpt(cfg: DictConfig) -> None:
     config now rather than after training."""
     ckpt = OmegaConf.select(cfg, "metrics.classifier.ckpt", default=None)
     if ckpt and Path(str(ckpt)).is_file():
-        from genda.train import checkpoint as ckpt_io
+        from genda.metrics.accuracy import check_classifier
 
-        stored_config(ckpt_io.load(str(ckpt))["config"], str(ckpt))
+        check_classifier(str(ckpt))  # a genda checkpoint's stored config, or the course's Classifier.pth
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -108,12 +108,14 @@ def _accuracy(args: argparse.Namespace) -> dict:
 
     if not Path(args.classifier).is_file():
         raise DataError(f"{args.classifier}: classifier checkpoint not found")
-    x, y, names = read_labelled_folder(args.folder)
+    x, y, names = read_labelled_folder(args.folder, uint8=True)
     x, note = fit_images(x, (3, 28, 28), args.folder)  # the LeNet evaluator's input, as the course's script
     if note:
         print(f"{PROG}: note: {note}", file=sys.stderr)
-    ev = DigitEvaluator.from_checkpoint(args.classifier, args.device or "cpu")
-    return {"metric": "accuracy", "value": ev.accuracy(x, y), "n": len(names), "classifier": str(args.classifier)}
+    ev = DigitEvaluator.from_checkpoint(args.classifier, args.device or "cpu")  # genda checkpoint or Classifier.pth
+    # uint8 pixels: genda's LeNet gets x/127.5 - 1, the course's Classifier.pth (x/255 - 0.5)/0.5
+    return {"metric": "accuracy", "value": ev.accuracy(x, y), "n": len(names), "classifier": str(args.classifier),
+            "classifier_kind": "course Classifier.pth" if ev.preprocess == "course" else "genda LeNet"}
 
 
 def _run(args: argparse.Namespace) -> dict:
@@ -211,7 +213,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_csv)
     s = sub.add_parser("accuracy", parents=[common], help="digit accuracy of <label>_<nnn>.png files")
     s.add_argument("--folder", required=True)
-    s.add_argument("--classifier", required=True, help="a classifier run's checkpoint")
+    s.add_argument("--classifier", required=True,
+                   help="a genda classifier run's checkpoint, or the course's Classifier.pth")
     s.set_defaults(run=_accuracy)
     s = sub.add_parser("run", parents=[common], help="re-score a finished run's checkpoint with its "
                        "task's final evaluation (eval.json in RUN_DIR/rescored/<checkpoint>-<time>/)")

@@ -1,7 +1,9 @@
 """The course's folder layout (docs/data.md): read, validate, cache, and export.
 
 Digits: `<root>/data/*.png` + `<root>/{train,val}.csv` (`image_name,label`).
-Faces:  `<root>/{train,val}/*.png` (no labels).
+Faces:  `<root>/{train,val}/*.png` (no labels); binary attributes (for the VAE's t-SNE) when present,
+from `<root>/{train,val}.csv` (`image_name` + 0/1 columns such as Blond_Hair, Male, Smiling; a
+`label` column is ignored) or `<root>/list_attr_celeba.txt` (CelebA's -1/1 table).
 Decoded folders are cached as tensor files keyed by path, size and mtime of every file.
 """
 
@@ -64,6 +66,76 @@ def read_csv(path: Path, num_classes: int = 10) -> tuple[list[str], list[int]]:
     if not names:
         raise DataError(f"{path}: empty split (no rows under the header)")
     return names, labels
+
+
+ATTR_FILE = "list_attr_celeba.txt"
+
+
+def _attr_value(text: str, where: str) -> int:
+    """'1', '0', '1.0', '-1' ... -> 0/1 (CelebA's -1 is 0)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v not in (-1.0, 0.0, 1.0):
+        raise DataError(f"{where}: attribute value {text.strip()!r} is not 0/1 (or CelebA's -1/1)")
+    return int(v == 1.0)
+
+
+def read_attr_csv(path: Path) -> dict[str, dict[str, int]]:
+    """A faces CSV `image_name,<attr>,...` (0/1 values; a `label` column is skipped) ->
+    {image_name: {attr: 0/1}}; problems name the file and line."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: not a UTF-8 text CSV ({type(e).__name__}); expected image_name,<attribute>,... "
+                        f"rows") from None
+    header = [c.strip() for c in rows[0]] if rows else []
+    if not header or header[0] != "image_name" or len(set(header)) != len(header):
+        raise DataError(f"{path}: header is {','.join(header) or 'an empty file'!r}, expected image_name first, "
+                        f"then attribute columns (e.g. image_name,Blond_Hair,Male)")
+    cols = [(i, c) for i, c in enumerate(header) if i > 0 and c != "label"]
+    out: dict[str, dict[str, int]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path} line {line}: {len(row)} fields, the header has {len(header)}")
+        name = row[0].strip()
+        if name in out:
+            raise DataError(f"{path} line {line}: image {name!r} is listed again; keep one row per image")
+        out[name] = {c: _attr_value(row[i], f"{path} line {line} column {c}") for i, c in cols}
+    return out
+
+
+def read_celeba_attrs(path: Path) -> dict[str, dict[str, int]]:
+    """CelebA's `list_attr_celeba.txt` (line 1: count, line 2: the 40 names, then `name v1 v2 ...`
+    with -1/1) -> {image_name: {attr: 0/1}}."""
+    try:
+        lines = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file; expected CelebA's attribute list") from None
+    if len(lines) < 2 or len(lines[0]) != 1 or not lines[0][0].isdigit():
+        raise DataError(f"{path}: expected CelebA's layout (line 1: image count, line 2: attribute names)")
+    names, out = lines[1], {}
+    for line, row in enumerate(lines[2:], start=3):
+        if len(row) != len(names) + 1:
+            raise DataError(f"{path} line {line}: {len(row) - 1} values for {len(names)} attributes")
+        out[row[0]] = {c: _attr_value(v, f"{path} line {line} column {c}") for c, v in zip(names, row[1:], strict=True)}
+    if len(out) != int(lines[0][0]):
+        raise DataError(f"{path}: line 1 says {lines[0][0]} images, the file lists {len(out)}")
+    return out
+
+
+def attrs_for(names: list[str], table: dict[str, dict[str, int]], source: Path) -> dict[str, torch.Tensor]:
+    """The attribute columns of `table` for images `names`, in order: {attr: (N,) int64 0/1}.
+    Every image needs a row (extra rows are ignored)."""
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise DataError(f"{source}: no row for image {missing[0]!r} ({len(missing)} of {len(names)} images missing)")
+    if not names:
+        return {}
+    columns = list(table[names[0]])
+    return {c: torch.tensor([table[n][c] for n in names], dtype=torch.int64) for c in columns}
 
 
 def png_names(folder: Path) -> list[str]:
@@ -143,19 +215,41 @@ def _fingerprint(root: Path, files: list[Path]) -> str:
     return h.hexdigest()[:20]
 
 
+def _faces_layout(root: Path) -> bool:
+    """`<root>/{train,val}/` without `<root>/data/`: the faces layout, whose CSVs hold attributes."""
+    return not (root / "data").is_dir() and all((root / s).is_dir() for s in SPLITS)
+
+
+def _attr_source(root: Path, split: str) -> Path | None:
+    """The attribute table of a faces split: `<split>.csv`, else `list_attr_celeba.txt`, else None."""
+    for path in (root / f"{split}.csv", root / ATTR_FILE):
+        if path.is_file():
+            return path
+    return None
+
+
 def _layout(root: Path) -> dict[str, tuple[list[Path], list[int] | None, list[Path]]]:
-    """Per split: image paths, labels (or None), files that define the split (CSV)."""
+    """Per split: image paths, labels (or None), files that define the split (CSV, attribute table)."""
     _require_dir(root)
     out = {}
-    if (root / "data").is_dir() or any((root / f"{s}.csv").exists() for s in SPLITS):
+    if not _faces_layout(root) and ((root / "data").is_dir() or any((root / f"{s}.csv").exists() for s in SPLITS)):
         _require_dir(root / "data")
         for s in SPLITS:
             names, labels = read_csv(root / f"{s}.csv")
             out[s] = ([root / "data" / n for n in names], labels, [root / f"{s}.csv"])
     else:
         for s in SPLITS:
-            out[s] = ([root / s / n for n in png_names(root / s)], None, [root / s])
+            attr = _attr_source(root, s)
+            out[s] = ([root / s / n for n in png_names(root / s)], None, [root / s, *([attr] if attr else [])])
     return out
+
+
+def _read_attrs(root: Path, split: str, names: list[str]) -> dict[str, torch.Tensor]:
+    source = _attr_source(root, split) if _faces_layout(root) else None
+    if source is None:
+        return {}
+    table = read_celeba_attrs(source) if source.name == ATTR_FILE else read_attr_csv(source)
+    return attrs_for(names, table, source)
 
 
 def read_course(root: Path, cache_dir: Path | None) -> dict[str, Split]:
@@ -171,8 +265,9 @@ def read_course(root: Path, cache_dir: Path | None) -> dict[str, Split]:
     splits = {}
     for s in SPLITS:
         paths, labels, _ = layout[s]
+        names = [p.name for p in paths]
         splits[s] = Split(decode(paths), None if labels is None else torch.tensor(labels),
-                          names=[p.name for p in paths])
+                          _read_attrs(root, s, names) if labels is None else {}, names=names)
         if s == "val" and splits["val"].images.shape[1:] != splits["train"].images.shape[1:]:
             raise DataError(f"{paths[0]}: val images {tuple(splits['val'].images.shape[1:])} differ from "
                             f"train images {tuple(splits['train'].images.shape[1:])}")
@@ -229,7 +324,10 @@ def _export(splits: dict[str, Split], out: Path, limit: int | None) -> None:
             write_png(sp.images[i], folder / name)
             if labelled:
                 rows.append((name, int(sp.labels[i])))
+            elif sp.attrs:
+                rows.append((name, *(int(v[i]) for v in sp.attrs.values())))
             index += 1
-        if labelled:
+        if labelled or sp.attrs:
+            header = COLUMNS if labelled else ["image_name", *sp.attrs]
             with open(out / f"{s}.csv", "w", newline="") as f:
-                csv.writer(f).writerows([COLUMNS, *rows])
+                csv.writer(f).writerows([header, *rows])

@@ -1,7 +1,10 @@
 """Data modules: a domain (or a source/target pair) as batches for the loop.
 
 Static transforms (resize, channel conversion) run once on the uint8 tensors with
-torchvision transforms v2; per batch only the cheap uint8 -> float normalisation runs.
+torchvision transforms v2; per batch only the cheap uint8 -> float normalisation runs:
+`normalize` tanh ([-1, 1]), unit ([0, 1]) or meanstd ((x/255 - mean) / std per channel, as
+torchvision's ToTensor + Normalize(mean, std)); `to_uint8` inverts each exactly, `to_unit` maps
+back to [0, 1] for saving. Image grids the tasks save assume tanh: use meanstd for classifiers.
 Batches are dicts: {"image": (B, C, H, W) float, "label": (B,) int64, "index": (B,) int64}.
 """
 
@@ -18,6 +21,7 @@ from genda.errors import ConfigError
 from genda.targets import register_target
 
 RANGES = {"tanh": (-1.0, 1.0), "unit": (0.0, 1.0)}
+NORMALIZE = (*RANGES, "meanstd")
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -94,16 +98,18 @@ class DomainData:
     """One domain as train/val batches.
 
     Args: domain name; image_size (None keeps native); channels (1 or 3, None keeps);
-    normalize 'tanh' ([-1, 1]) or 'unit' ([0, 1]); limits cap split sizes (smoke runs).
+    normalize 'tanh' ([-1, 1]), 'unit' ([0, 1]) or 'meanstd' (per-channel `mean`/`std` lists of
+    length 1 or C, default 0.5: (x/255 - mean) / std); limits cap split sizes (smoke runs).
     """
 
     def __init__(self, domain: str, batch_size: int = 64, val_batch_size: int | None = None,
                  image_size: int | None = None, channels: int | None = None, normalize: str = "tanh",
                  limit_train: int | None = None, limit_val: int | None = None,
                  data_dir: str | None = None, cache_dir: str | None = None, seed: int = 0,
-                 num_workers: int = 0, domain_kwargs: dict | None = None) -> None:
-        if normalize not in RANGES:
-            raise ConfigError(f"data.normalize={normalize!r}: use one of {sorted(RANGES)}")
+                 num_workers: int = 0, domain_kwargs: dict | None = None,
+                 mean: list[float] | float | None = None, std: list[float] | float | None = None) -> None:
+        if normalize not in NORMALIZE:
+            raise ConfigError(f"data.normalize={normalize!r}: use one of {sorted(NORMALIZE)}")
         self.domain_name, self.batch_size = domain, batch_size
         self.val_batch_size = val_batch_size or max(batch_size, 256)
         self.image_size, self.channels, self.normalize = image_size, channels, normalize
@@ -112,8 +118,13 @@ class DomainData:
         self.num_workers, self.domain_kwargs = num_workers, dict(domain_kwargs or {})
         self._domain: Domain | None = None
         self._splits: dict[str, Split] = {}
-        lo, hi = RANGES[normalize]
-        self._scale, self._shift = (hi - lo) / 255.0, lo
+        self.mean, self.std = _mean_std(normalize, mean, std, channels)
+        if normalize == "meanstd":  # (x/255 - mean) / std as one multiply-add per channel
+            m, sd = torch.tensor(self.mean).view(-1, 1, 1), torch.tensor(self.std).view(-1, 1, 1)
+            self._scale, self._shift = 1.0 / (255.0 * sd), -m / sd
+        else:
+            lo, hi = RANGES[normalize]
+            self._scale, self._shift = (hi - lo) / 255.0, lo
 
     # -- loading -----------------------------------------------------------------
     @property
@@ -151,8 +162,12 @@ class DomainData:
             names = raw.names
             if names is not None and not isinstance(sel, slice):
                 names = [names[i] for i in sel.tolist()]
+            images = self.prepare(raw.images[sel])
+            if self.normalize == "meanstd" and len(self.mean) not in (1, images.shape[1]):
+                raise ConfigError(f"data.mean/data.std have {len(self.mean)} values for {images.shape[1]}-channel "
+                                  f"images of {self.domain_name!r}: give 1 or {images.shape[1]}")
             self._splits[which] = Split(
-                self.prepare(raw.images[sel]),
+                images,
                 None if raw.labels is None else raw.labels[sel],
                 {k: v[sel] for k, v in raw.attrs.items()},
                 names,
@@ -162,12 +177,23 @@ class DomainData:
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float in the configured range; equals v2.ToDtype(scale=True) then
         v2.Normalize to the range (tested), fused into one multiply-add for the hot path."""
-        return images.to(torch.float32).mul_(self._scale).add_(self._shift)
+        x = images.to(torch.float32)
+        if self.normalize == "meanstd":
+            return x.mul_(self._scale.to(x.device)).add_(self._shift.to(x.device))
+        return x.mul_(self._scale).add_(self._shift)
+
+    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images in the configured range -> [0, 1] (not clamped), e.g. for saving."""
+        x = images.float()
+        if self.normalize == "meanstd":
+            sd = torch.tensor(self.std, device=x.device).view(-1, 1, 1)
+            return x * sd + torch.tensor(self.mean, device=x.device).view(-1, 1, 1)
+        lo, hi = RANGES[self.normalize]
+        return (x - lo) / (hi - lo)
 
     def to_uint8(self, images: torch.Tensor) -> torch.Tensor:
         """Float images in the configured range -> uint8 (rounded), the inverse of to_float."""
-        lo, hi = RANGES[self.normalize]
-        return ((images.float() - lo) / (hi - lo) * 255.0).round().clamp(0, 255).to(torch.uint8)
+        return (self.to_unit(images) * 255.0).round().clamp(0, 255).to(torch.uint8)
 
     @property
     def num_classes(self) -> int | None:
@@ -193,6 +219,33 @@ class DomainData:
         sampler = EpochBatchSampler(len(s), self.val_batch_size, 0, shuffle=False, drop_last=False)
         sampler.infinite = False
         return DataLoader(_TensorSplit(s, self.to_float), batch_sampler=sampler, collate_fn=_identity)
+
+
+def _mean_std(normalize: str, mean, std, channels: int | None) -> tuple[list[float] | None, list[float] | None]:
+    """data.mean / data.std as float lists (meanstd only; default 0.5, the course's Normalize)."""
+    if normalize != "meanstd":
+        if mean is not None or std is not None:
+            raise ConfigError(f"data.mean/data.std apply to data.normalize=meanstd, not {normalize!r}")
+        return None, None
+    out = []
+    for key, value in (("mean", mean), ("std", std)):
+        if value is None:
+            value = [0.5]
+        elif isinstance(value, int | float | str):
+            value = [value]
+        try:
+            value = [float(v) for v in value]  # a list, tuple or OmegaConf ListConfig
+        except (TypeError, ValueError):
+            raise ConfigError(f"data.{key}={value!r}: give a number or a list of numbers") from None
+        if not value or (channels is not None and len(value) not in (1, channels)):
+            raise ConfigError(f"data.{key}={value}: give 1 value or {channels or 'C'} (one per channel)")
+        out.append(value)
+    mean, std = out
+    if any(v <= 0 for v in std):
+        raise ConfigError(f"data.std={std}: every std must be > 0")
+    if len(mean) != len(std) and 1 not in (len(mean), len(std)):
+        raise ConfigError(f"data.mean {mean} and data.std {std}: different channel counts")
+    return mean, std
 
 
 @register_target

@@ -36,7 +36,7 @@ REAL = {
     "mnistm_real": ("digits/mnistm", "mnistm", 10, None),
     "svhn": ("digits/svhn", "syndigits", 10, "SVHN"),
     "usps": ("digits/usps", "usps_mfeat", 10, "USPS"),
-    "celeba": (None, "faces_synthetic", None, "CelebA"),
+    "celeba": ("celeba", "faces_synthetic", None, "CelebA"),  # course layout only with celeba/train/
     "mnist_torchvision": (None, "mnist", 10, "MNIST"),
 }
 
@@ -73,7 +73,8 @@ def _torchvision(name: str, root: Path, cache_dir: Path, download: bool) -> dict
 
 
 def _celeba(cls, root: Path, split: str, download: bool) -> Split:
-    """CelebA aligned faces, centre crop 178 -> 64x64, with the 40 binary attributes."""
+    """CelebA aligned faces, centre crop 178 -> 64x64, with the 40 binary attributes (torchvision
+    reads list_attr_celeba.txt and maps its -1/1 to 0/1)."""
     from torchvision.transforms import v2
 
     tf = v2.Compose([v2.PILToTensor(), v2.CenterCrop(178), v2.Resize(64, antialias=True)])
@@ -91,7 +92,8 @@ def _load_real(name: str, data_dir: str | None, cache_dir: Path, download: bool 
     splits = None
     if sub is not None:
         looked.append(f"{root / sub}/ (course layout)" if root else "paths.data_dir is not set")
-        if root is not None and (root / sub).is_dir():
+        # <data_dir>/celeba is torchvision's folder too: the faces layout only when it has train/
+        if root is not None and (root / sub).is_dir() and (name != "celeba" or (root / sub / "train").is_dir()):
             splits, provenance = read_course(root / sub, cache_dir), f"course folder {root / sub}"
     if splits is None and tv is not None:
         tv_root = root if root is not None else cache_dir / "torchvision"
@@ -117,7 +119,8 @@ _register_real("faces", "course faces hw2_data/face/{train,val} 64x64 (real; sta
 _register_real("mnistm_real", "course MNIST-M hw2_data/digits/mnistm (real; stand-in mnistm)")
 _register_real("svhn", "SVHN: course hw2_data/digits/svhn or torchvision (real; stand-in syndigits)")
 _register_real("usps", "USPS: course hw2_data/digits/usps or torchvision (real; stand-in usps_mfeat)")
-_register_real("celeba", "CelebA 64x64 + 40 attributes via torchvision (real; stand-in faces_synthetic)")
+_register_real("celeba", "CelebA 64x64 + 40 attributes: data_dir/celeba/{train,val}/ (faces layout, attributes "
+                         "from list_attr_celeba.txt or CSVs) or torchvision (real; stand-in faces_synthetic)")
 _register_real("mnist_torchvision", "MNIST via torchvision (real; the embedded mnist is the same data)")
 
 

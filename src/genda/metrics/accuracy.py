@@ -1,4 +1,5 @@
-"""Digit accuracy with genda's own LeNet evaluator, the way the course scores generated digits."""
+"""Digit accuracy the way the course scores generated digits: with genda's own LeNet evaluator (a
+genda classifier checkpoint) or with the course's `Classifier.pth` (its LeNet, its preprocessing)."""
 
 from __future__ import annotations
 
@@ -17,26 +18,54 @@ from genda.config import build, stored_config
 from genda.data.folders import decode, png_names
 from genda.errors import CheckpointError, DataError
 from genda.kernel import file_lock
+from genda.models.course_lenet import COURSE_KEYS, CourseLeNet, course_normalize
 from genda.train import checkpoint as ckpt_io
 
 EVALUATOR_RECIPE = "lenet-v1"  # bump when the evaluator's training recipe changes
 
 
 class DigitEvaluator:
-    """A trained LeNet. `accuracy(images, labels)`: images (B, 3, H, W) in [-1, 1] (resized to 28)."""
+    """A trained LeNet. `accuracy(images, labels)`: images (B, C, H, W) uint8, or float in [-1, 1]
+    (resized to 28x28, grey repeated to RGB).
 
-    def __init__(self, net: torch.nn.Module, source: str) -> None:
-        self.net, self.source = net.eval(), source
+    preprocess: 'tanh' (genda's LeNet, trained on [-1, 1] inputs), 'affine' (a genda LeNet trained
+    with data.normalize unit/meanstd: pixels/255 * scale + shift per channel) or 'course' (the
+    course's `Classifier.pth`: uint8 pixels -> (x/255 - 0.5)/0.5, float inputs quantised to the
+    uint8 a PNG would hold first, as the course's script reads saved PNGs)."""
+
+    def __init__(self, net: torch.nn.Module, source: str, preprocess: str = "tanh",
+                 affine: tuple[list[float], list[float]] | None = None) -> None:
+        if preprocess not in ("tanh", "course", "affine"):
+            raise ValueError(f"preprocess={preprocess!r}: use 'tanh', 'affine' or 'course'")
+        self.net, self.source, self.preprocess = net.eval(), source, preprocess
+        scale, shift = affine or ([2.0], [-1.0])
+        self._affine = torch.tensor(scale).view(-1, 1, 1), torch.tensor(shift).view(-1, 1, 1)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> DigitEvaluator:
-        state = ckpt_io.load(path)
-        cfg = stored_config(state["config"], str(path))  # allow-list checked before anything is built
+        """A genda classifier checkpoint (has `format`) or the course's `Classifier.pth` (a dict with
+        `state_dict` holding exactly conv1.weight ... fc3.bias, or that state dict bare). Loaded with
+        weights_only=True; from the course file nothing is built but the fixed `CourseLeNet`."""
+        path, raw, course = read_classifier(path)
+        if course is not None:
+            net = CourseLeNet()
+            ckpt_io.load_module_state(net, course, "course LeNet", str(path))
+            return cls(net.to(device), source=str(path), preprocess="course")
+        cfg = stored_config(raw["config"], str(path))  # allow-list checked before anything is built
         if not str(OmegaConf.select(cfg, "model._target_", default="")).endswith("ClassifierTask"):
             raise CheckpointError(f"{path} is not a classifier run (model is {cfg.model.get('_target_')})")
         net = build(cfg, "model.net")
-        ckpt_io.load_module_state(net, state["modules"]["net"], "net", str(path))
-        return cls(net.to(device), source=str(path))
+        ckpt_io.load_module_state(net, raw["modules"]["net"], "net", str(path))
+        normalize = str(OmegaConf.select(cfg, "data.normalize", default="tanh"))
+        if normalize == "tanh":
+            return cls(net.to(device), source=str(path))
+        if normalize == "unit":
+            return cls(net.to(device), source=str(path), preprocess="affine", affine=([1.0], [0.0]))
+        mean = [float(v) for v in (OmegaConf.select(cfg, "data.mean", default=None) or [0.5])]
+        std = [float(v) for v in (OmegaConf.select(cfg, "data.std", default=None) or [0.5])]
+        m, sd = torch.tensor(mean), torch.tensor(std)
+        return cls(net.to(device), source=str(path), preprocess="affine",
+                   affine=((1.0 / sd).tolist(), (-m / sd).tolist()))
 
     @classmethod
     def for_domain(cls, domain: str, cache_dir: str | os.PathLike, device: str | torch.device = "cpu",
@@ -66,11 +95,28 @@ class DigitEvaluator:
         dev = next(self.net.parameters()).device
         out = []
         for chunk in images.split(batch_size):
-            x = chunk.to(dev, torch.float32)
+            x = chunk.to(dev)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
-            if x.shape[-1] != 28:
-                x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+            if x.dtype == torch.uint8:
+                if x.shape[-2:] != (28, 28):
+                    from torchvision.transforms import v2
+
+                    x = v2.Resize((28, 28), antialias=True)(x)  # as fit_images
+                if self.preprocess == "course":
+                    x = course_normalize(x)
+                elif self.preprocess == "affine":
+                    x = x.float() / 255.0 * self._affine[0].to(dev) + self._affine[1].to(dev)
+                else:
+                    x = x.float() / 127.5 - 1.0
+            else:
+                x = x.float()
+                if x.shape[-2:] != (28, 28):
+                    x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+                if self.preprocess == "course":  # the uint8 PNG the course's script would read
+                    x = course_normalize(((x + 1.0) * 127.5).round().clamp(0, 255))
+                elif self.preprocess == "affine":
+                    x = (x + 1.0) / 2.0 * self._affine[0].to(dev) + self._affine[1].to(dev)
             out.append(self.net(x).argmax(1).cpu())
         return torch.cat(out)
 
@@ -78,15 +124,69 @@ class DigitEvaluator:
         return float((self.predict(images) == labels.cpu()).float().mean())
 
 
-def read_labelled_folder(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def read_classifier(path: str | os.PathLike) -> tuple[Path, dict, dict[str, torch.Tensor] | None]:
+    """Load a classifier file (weights_only) -> (path, contents, the course LeNet's state dict or None
+    for a genda checkpoint); anything else is one CheckpointError naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = ckpt_io.resolve_in_run_dir(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a torch file, or pickled objects beyond tensors
+        raise CheckpointError(f"cannot read classifier {path}: {type(e).__name__} (truncated, not a torch "
+                              f"file, or not plain tensors?)") from None
+    course = course_state_dict(raw)
+    if course is not None:
+        return path, raw, course
+    if not (isinstance(raw, dict) and "format" in raw):
+        raise CheckpointError(f"{path}: neither a genda checkpoint (no 'format' key) nor the course's "
+                              f"Classifier.pth (a dict with 'state_dict' holding exactly "
+                              f"{COURSE_KEYS[0]} ... {COURSE_KEYS[-1]}); found {_describe(raw)}")
+    if raw["format"] != ckpt_io.FORMAT:
+        raise CheckpointError(f"{path} is not a genda checkpoint (format {ckpt_io.FORMAT} expected)")
+    return path, raw, None
+
+
+def check_classifier(path: str | os.PathLike) -> str:
+    """Check a classifier file before training ('course' or 'genda'): the course layout's shapes,
+    or a genda checkpoint's stored config against the allow-list. Builds nothing from the file."""
+    path, raw, course = read_classifier(path)
+    if course is not None:
+        ckpt_io.load_module_state(CourseLeNet(), course, "course LeNet", str(path))
+        return "course"
+    stored_config(raw["config"], str(path))
+    return "genda"
+
+
+def course_state_dict(raw: object) -> dict[str, torch.Tensor] | None:
+    """The course LeNet's state dict when `raw` (a loaded file) is in the course's layout, else None."""
+    if isinstance(raw, dict) and "format" not in raw and isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
+    if (isinstance(raw, dict) and set(raw) == set(COURSE_KEYS)
+            and all(isinstance(v, torch.Tensor) for v in raw.values())):
+        return dict(raw)
+    return None
+
+
+def _describe(raw: object) -> str:
+    if isinstance(raw, dict):
+        keys = [str(k) for k in raw][:4]
+        return f"a dict with keys {keys}{' ...' if len(raw) > 4 else ''}" if raw else "an empty dict"
+    return f"a {type(raw).__name__}"
+
+
+def read_labelled_folder(folder: str | os.PathLike, uint8: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """PNGs named `<label>_<nnn>.png` (label = first character, as the course script) ->
-    images (N, C, H, W) in [-1, 1], labels, names."""
+    images (N, C, H, W) in [-1, 1] (uint8=True: the decoded uint8 pixels), labels, names."""
     folder = Path(folder)
     names = png_names(folder)
     bad = [n for n in names if not n[0].isdigit()]
     if bad:
         raise DataError(f"{folder / bad[0]}: name must start with its digit label, e.g. 3_001.png")
-    x = decode([folder / n for n in names]).float() / 127.5 - 1.0
+    x = decode([folder / n for n in names])
+    x = x if uint8 else x.float() / 127.5 - 1.0
     return x, torch.tensor([int(n[0]) for n in names]), names
 
 

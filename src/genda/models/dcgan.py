@@ -1,6 +1,7 @@
 """The course's DCGAN networks (64x64) and their method-B / SN-GAN / WGAN variants.
 
-Generator: z (B, nz, 1, 1) -> ConvT nz->512->256->128->64->C, BN, ReLU (or LeakyReLU), Tanh.
+Generator: z (B, nz, 1, 1) -> ConvT nz->512->256->128->64->C, BN, ReLU (or LeakyReLU), optional
+dropout, Tanh.
 Discriminator: (B, C, 64, 64) -> Conv C->64->128->256->512->1 -> logits (B,) (no sigmoid).
 """
 
@@ -16,11 +17,11 @@ from genda.targets import register_target
 NORMS = ("batch", "instance", "layer", "none")
 
 
-def _act(kind: str) -> nn.Module:
+def _act(kind: str, slope: float = 0.2) -> nn.Module:
     if kind == "relu":
         return nn.ReLU(inplace=True)
     if kind == "leaky":
-        return nn.LeakyReLU(0.2, inplace=True)
+        return nn.LeakyReLU(slope, inplace=True)
     raise ConfigError(f"model.generator.activation={kind!r}: use 'relu' or 'leaky'")
 
 
@@ -50,16 +51,28 @@ def init_dcgan_(module: nn.Module) -> None:
 
 @register_target
 class Generator(nn.Module):
-    """z: (B, nz) or (B, nz, 1, 1) -> images (B, channels, 64, 64) in [-1, 1]."""
+    """z: (B, nz) or (B, nz, 1, 1) -> images (B, channels, 64, 64) in [-1, 1].
 
-    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, activation: str = "relu") -> None:
+    activation 'relu' (course) or 'leaky' with slope `leaky_slope` (method B; 0.2, the course
+    report 0.01); `dropout` > 0 follows each hidden activation (active in train mode only)."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, activation: str = "relu",
+                 leaky_slope: float = 0.2, dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"model.generator.dropout={dropout}: use a probability in [0, 1)")
+        if leaky_slope < 0:
+            raise ConfigError(f"model.generator.leaky_slope={leaky_slope}: use a slope >= 0")
         self.nz = nz
         widths = [ngf * 8, ngf * 4, ngf * 2, ngf]
+
+        def act() -> list[nn.Module]:  # no Dropout module at 0: older checkpoints' layer indices hold
+            return [_act(activation, leaky_slope), *([nn.Dropout(dropout)] if dropout else [])]
+
         layers: list[nn.Module] = [nn.ConvTranspose2d(nz, widths[0], 4, 1, 0, bias=False),
-                                   nn.BatchNorm2d(widths[0]), _act(activation)]
+                                   nn.BatchNorm2d(widths[0]), *act()]
         for cin, cout in zip(widths, widths[1:], strict=False):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), _act(activation)]
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), *act()]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_dcgan_(self)

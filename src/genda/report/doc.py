@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,14 +60,18 @@ class Document:
         self.blocks.extend(blocks)
 
 
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
 def _inline_html(text: str) -> str:
-    """Escape, then render `code` and **bold** spans."""
+    """Escape, then render `code`, **bold** and [text](relative link) spans."""
     out, parts = [], text.split("`")
     for i, part in enumerate(parts):
         esc = html.escape(part)
         if i % 2:
             out.append(f"<code>{esc}</code>")
         else:
+            esc = LINK.sub(lambda m: f'<a href="{m.group(2)}"><code>{m.group(1)}</code></a>', esc)
             bold = esc.split("**")
             out.append("".join(f"<b>{b}</b>" if j % 2 else b for j, b in enumerate(bold)))
     return "".join(out)
@@ -125,9 +130,10 @@ def _figure_html(im: Image | Missing) -> str:
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0 1.2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;overflow-wrap:anywhere}
-th{background:#eee}caption{caption-side:top;font-style:italic;text-align:left;padding:.2em 0}
-figure{display:inline-block;margin:.4em .8em .8em 0;vertical-align:top;max-width:100%}figcaption{font-size:.85em;color:#555;max-width:520px}
+table{border-collapse:collapse;margin:.6em 0 1.2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;vertical-align:top}
+td{overflow-wrap:anywhere}th{background:#eee;overflow-wrap:normal;word-break:normal;hyphens:none;min-width:4.5em}
+td a code{white-space:nowrap}td:first-child{overflow-wrap:normal}caption{caption-side:top;font-style:italic;text-align:left;padding:.2em 0}
+figure{display:inline-block;margin:.4em .8em .8em 0;vertical-align:top;max-width:100%}figcaption{font-size:.85em;color:#555;max-width:640px}
 img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.75em}
 .missing{background:#fff3cd;border-left:4px solid #d39e00;padding:.3em .8em}

@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 
 def curves(rows: list[dict], keys: list[str], path: Path, title: str) -> Path | None:
-    """Plot each metrics.jsonl key against step (one panel per key, log-y when positive)."""
+    """Plot each metrics.jsonl key against step (one panel per key, linear unless a log axis is
+    needed)."""
     series = {
         k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), int | float)] for k in keys
     }
@@ -24,9 +26,8 @@ def curves(rows: list[dict], keys: list[str], path: Path, title: str) -> Path | 
         ax = fig.add_subplot(1, len(series), i + 1)
         x, y = zip(*pts, strict=True)
         ax.plot(x, y, marker="." if len(x) < 30 else None)
-        if min(y) > 0:
-            ax.set_yscale("log")
-        ax.set_xlabel("step")
+        _plain_axes(ax, list(y))
+        ax.set_xlabel("training step")
         ax.set_title(k, fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=11)
@@ -62,24 +63,88 @@ def labelled_rows(
     title: str = "",
     col_labels: list[str] | None = None,
 ) -> Path:
-    """Stack image rows (H, W, 3) into one figure, each row labelled on its left."""
+    """Stack image rows (H, W, 3) into one figure, each row labelled in a left margin wide
+    enough for its label (axes placed by hand, so tight_layout cannot clip the labels)."""
     width = max(r.shape[1] for _, r in rows)
-    height = sum(r.shape[0] for _, r in rows)
     scale = min(3.0, 900 / width)
-    fig = Figure(
-        figsize=(1.2 + width * scale / 100, 0.6 + height * scale / 100 + 0.15 * len(rows)), dpi=100
-    )
+    label_in = 0.25 + 0.09 * max(len(label) for label, _ in rows)  # left margin, inches
+    gap_in, top_in = 0.08, (0.45 if title else 0.1) + (0.25 if col_labels else 0.0)
+    heights = [r.shape[0] * scale / 100 for _, r in rows]
+    img_w = width * scale / 100
+    fig_w = label_in + img_w + 0.1
+    fig_h = top_in + sum(heights) + gap_in * len(rows) + 0.05
+    fig = Figure(figsize=(fig_w, fig_h), dpi=100)
     FigureCanvasAgg(fig)
-    for i, (label, img) in enumerate(rows):
-        ax = fig.add_subplot(len(rows), 1, i + 1)
-        ax.imshow(img, interpolation="nearest")
+    y = fig_h - top_in
+    for i, ((label, img), h) in enumerate(zip(rows, heights, strict=True)):
+        w = img_w * img.shape[1] / width
+        y -= h
+        ax = fig.add_axes((label_in / fig_w, y / fig_h, w / fig_w, h / fig_h))
+        ax.imshow(img, interpolation="nearest", aspect="auto")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="center", va="center", labelpad=32, fontsize=10)
+        fig.text((label_in - 0.1) / fig_w, (y + h / 2) / fig_h, label, ha="right", va="center",
+                 fontsize=10)
         if i == 0 and col_labels:
             ax.set_title("   ".join(col_labels), fontsize=9)
+        y -= gap_in
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=1 - 0.08 / fig_h, va="top")
+    fig.savefig(path)
+    return path
+
+
+def _plain_axes(ax, values: list[float]) -> None:
+    """Linear y with plain tick labels; log y only when positive values span over 100x."""
+    from matplotlib.ticker import FuncFormatter
+
+    pos = [v for v in values if v > 0]
+    if pos and len(pos) == len(values) and max(pos) / min(pos) > 100:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are integers
+
+
+def series(rows: list[dict], key: str, fn=None) -> tuple[list[float], list[float]]:
+    """(steps, values) of one metrics.jsonl key (values mapped through `fn` when given)."""
+    pts = [(r["step"], r[key]) for r in rows
+           if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool) and "step" in r]
+    if fn is not None:
+        pts = [(s, fn(v)) for s, v in pts]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def panels(
+    spec: list[tuple[str, list[tuple[str, tuple[list[float], list[float]]]], tuple | None]],
+    path: Path,
+    title: str,
+) -> Path | None:
+    """One figure of panels side by side: spec = [(panel title, [(line label, (x, y))], ylim)].
+    Panels without data are left out; returns None when none has data."""
+    spec = [(t, [(lab, xy) for lab, xy in lines if xy[0]], lim) for t, lines, lim in spec]
+    spec = [p for p in spec if p[1]]
+    if not spec:
+        return None
+    fig = Figure(figsize=(4.3 * len(spec), 3.3), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (ptitle, lines, lim) in enumerate(spec):
+        ax = fig.add_subplot(1, len(spec), i + 1)
+        for label, (x, y) in lines:
+            ax.plot(x, y, label=label, marker="." if len(x) < 30 else None, linewidth=1.2)
+        if lim:
+            ax.set_ylim(*lim)
+            ax.ticklabel_format(style="plain", useOffset=False)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
+            _plain_axes(ax, [v for _, (_, y) in lines for v in y])
+        ax.set_xlabel("training step")
+        ax.set_title(ptitle, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)  # names the method / split even for a single line
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
     return path

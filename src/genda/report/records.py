@@ -143,25 +143,31 @@ def _kind(embedded: bool | None) -> str:
     return {True: "embedded stand-in", False: "real"}.get(embedded, "provenance not logged")
 
 
+def seeds_text(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
+
+
 def mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
-    """'m ± s (n=k)' over seeds ('m (n=1)' for one value; '—' for none)."""
+    """'m ± s (k seeds)' over seeds ('m (1 seed)' for one value; '—' for none)."""
     vals = [v * scale for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return "—"
     if len(vals) == 1:
-        return f"{vals[0]:.{digits}f} (n=1)"
+        return f"{vals[0]:.{digits}f} (1 seed)"
     return (
-        f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f} (n={len(vals)})"
+        f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f} "
+        f"({seeds_text(len(vals))})"
     )
 
 
 def kid_text(records: list[RunRecord]) -> str:
-    """KID ×10³: 'k ± s (n=1, ± over subsets)' for one run, mean ± std over seeds for more; '—' for none."""
+    """KID ×10³: 'k ± s (1 seed; ± over subsets)' for one run, mean ± std over seeds for more;
+    '—' for none."""
     vals = [(r.value("kid"), r.value("kid_std")) for r in records]
     vals = [(k, s) for k, s in vals if k is not None and math.isfinite(k)]
     if len(vals) == 1:
         k, s = vals[0]
-        return f"{k * 1e3:.2f} ± {(s or 0.0) * 1e3:.2f} (n=1, ± over subsets)"
+        return f"{k * 1e3:.2f} ± {(s or 0.0) * 1e3:.2f} (1 seed; ± over subsets)"
     return mean_std([k for k, _ in vals], scale=1e3)
 
 

@@ -6,6 +6,7 @@ generator's EMA copy is what validate/sample/finalize see; validation FID picks 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,12 @@ from genda.tasks.base import StepContext, Task
 
 LOSSES = ("bce", "hinge", "wasserstein")
 FACE_DOMAINS = ("faces", "faces_embedded", "faces_synthetic", "celeba")
+
+
+def sampling_time(n: int, seconds: float) -> dict[str, float]:
+    """The generation time of a final evaluation's images, as eval.json records it."""
+    return {"n_sampled": int(n), "sample_seconds": round(seconds, 3),
+            "images_per_s": round(n / max(seconds, 1e-9), 2)}
 
 
 def fixed_noise(n: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:
@@ -242,10 +249,12 @@ class GANTask(Task):
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         """First-32 grid, `n_images` PNGs (0000.png...), FID, KID (+ face score) of those images."""
         ctx.out.grid("first32", self.generate(32, self.seed))
+        t0 = time.perf_counter()
         images = self.generate(self.n_images, self.seed)
+        timing = sampling_time(len(images), time.perf_counter() - t0)
         ctx.out.folder("generated", images, [f"{i:04d}.png" for i in range(len(images))])
         metrics = self.evaluator(images, ctx.data)
-        ctx.out.json("eval", {**metrics, **self.evaluator.record(), "data": ctx.data.info,
+        ctx.out.json("eval", {**metrics, **timing, **self.evaluator.record(), "data": ctx.data.info,
                               "images": "generated/ (EMA generator)"})
         return metrics
 

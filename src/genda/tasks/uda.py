@@ -25,7 +25,7 @@ from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
 MODES = ("source_only", "dann", "target_only")
-LR_SCHEDULES = ("none", "anneal")
+LR_SCHEDULES = ("none", "anneal", "cosine_restarts")
 
 
 def _head(head: nn.Module | Callable[..., nn.Module], in_features: int) -> nn.Module:
@@ -131,7 +131,7 @@ class UDATask(Task):
     probe of how separable the domains are. Args: `features` (an extractor with `out_features`),
     `classifier`/`domain_classifier` (modules or partials taking `in_features`), `optimizer`
     (partial), `mode`, λ schedule (`lambda_max`, `gamma`), `lr_schedule` none|anneal (paper's
-    α, β), `tsne_points` per domain.
+    α, β)|cosine_restarts (period `restart_steps`), `tsne_points` per domain.
     """
 
     monitor = "target_acc"
@@ -150,6 +150,7 @@ class UDATask(Task):
         anneal_alpha: float = 10.0,
         anneal_beta: float = 0.75,
         tsne_points: int = 1000,
+        restart_steps: int = 1000,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -164,6 +165,9 @@ class UDATask(Task):
         self._optimizer, self.mode = optimizer, mode
         self.lambda_max, self.gamma = float(lambda_max), float(gamma)
         self.lr_schedule, self.anneal = lr_schedule, (float(anneal_alpha), float(anneal_beta))
+        if lr_schedule == "cosine_restarts" and int(restart_steps) < 1:
+            raise ConfigError(f"model.restart_steps={restart_steps}: the cosine period in steps, at least 1")
+        self.restart_steps = int(restart_steps)
         self.tsne_points = int(tsne_points)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -172,7 +176,14 @@ class UDATask(Task):
     def configure_schedulers(self, optimizers, max_steps):
         if self.lr_schedule == "none":
             return {}
+        if self.lr_schedule == "cosine_restarts":  # cosine from lr to 0 over restart_steps, then again
+            return {"net": torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizers["net"], self.restart_steps)}
         return {"net": annealed_lr(optimizers["net"], max_steps, *self.anneal)}
+
+    @property
+    def method(self) -> str:
+        """The method's name in eval.json and plot titles (subclasses such as DSN override it)."""
+        return self.mode
 
     def lambda_at(self, progress: float) -> float:
         """Gradient-reversal coefficient at training progress p (0 outside `dann` mode)."""
@@ -212,8 +223,8 @@ class UDATask(Task):
     @torch.no_grad()
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         metrics, feats = self._evaluate(ctx)
-        write_feature_artifacts(ctx, *feats, self.tsne_points, title=self.mode)
-        ctx.out.json("eval", {**metrics, "method": self.mode, "data": ctx.data.info})
+        write_feature_artifacts(ctx, *feats, self.tsne_points, title=self.method)
+        ctx.out.json("eval", {**metrics, "method": self.method, "data": ctx.data.info})
         return metrics
 
     def summaries(self) -> dict[str, str]:

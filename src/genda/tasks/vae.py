@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from genda.errors import ConfigError
 from genda.kernel import progress
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
-from genda.tasks.gan import ImageEvaluator, fixed_noise, unwrap
+from genda.tasks.gan import ImageEvaluator, fixed_noise, sampling_time, unwrap
 
 PREFERRED_ATTRIBUTE = "Blond_Hair"
 
@@ -41,7 +42,8 @@ class VAETask(Task):
     def __init__(self, net: nn.Module, optimizer: Callable, kl_weight: float = 1e-4, kl_warmup: float = 0.0,
                  fid: Mapping[str, Any] | None = None, n_real: int | None = None, n_images: int = 1000,
                  face_score: bool | None = None, cache_dir: str | None = None, n_show: int = 10,
-                 seed: int = 0, face: Mapping[str, Any] | None = None) -> None:
+                 seed: int = 0, face: Mapping[str, Any] | None = None,
+                 tsne_attribute: str | None = PREFERRED_ATTRIBUTE) -> None:
         super().__init__()
         if not 0.0 <= kl_warmup <= 1.0:
             raise ConfigError(f"model.kl_warmup={kl_warmup}: a fraction of training in [0, 1]")
@@ -49,6 +51,7 @@ class VAETask(Task):
         self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
         self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir, face)
         self.n_images, self.n_show, self.seed = n_images, n_show, seed
+        self.tsne_attribute = tsne_attribute
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"net": self._optimizer(self.net.parameters())}
@@ -110,7 +113,8 @@ class VAETask(Task):
         return {"recon_mse_shown": float(mse.mean())}
 
     def _latents(self, ctx: StepContext) -> dict[str, float]:
-        """Latent means of every val image (+ an attribute, if the data has one) for the t-SNE plot."""
+        """Latent means of every val image (+ the `tsne_attribute` column, if the data has attributes)
+        for the t-SNE plot. An attribute the data lacks falls back to its first one, said in the note."""
         mus, attrs = [], {}
         for b in ctx.batches("val"):
             mus.append(self.net.encode(b["image"])[0].float())
@@ -118,13 +122,22 @@ class VAETask(Task):
                 if k.startswith("attr_"):
                     attrs.setdefault(k, []).append(v)
         names = sorted(attrs)
-        key = f"attr_{PREFERRED_ATTRIBUTE}" if f"attr_{PREFERRED_ATTRIBUTE}" in attrs else (names or [None])[0]
+        want = f"attr_{self.tsne_attribute}" if self.tsne_attribute else None
+        key = want if want in attrs else (names or [None])[0]
+        domain = ctx.data.domain_name
+        if key is None:
+            note = f"domain {domain!r} has no attributes"
+        elif want is not None and key != want:
+            note = (f"domain {domain!r} has no attribute {self.tsne_attribute!r} (it has "
+                    f"{', '.join(n.removeprefix('attr_') for n in names)}); coloured by {key.removeprefix('attr_')}")
+        else:
+            note = None
         arrays = {"mu": torch.cat(mus)}
         if key is not None:
             arrays[key] = torch.cat(attrs[key])
         ctx.out.arrays("latents", **arrays)
         ctx.out.json("latents", {"n": len(arrays["mu"]), "attribute": key and key.removeprefix("attr_"),
-                                 "note": None if key else f"domain {ctx.data.domain_name!r} has no attributes"})
+                                 "requested_attribute": self.tsne_attribute, "note": note})
         if getattr(ctx.out, "enabled", True) and len(arrays["mu"]) >= 5:
             from genda.viz.tsne import _scatter, embed
 
@@ -133,9 +146,10 @@ class VAETask(Task):
             name = key.removeprefix("attr_") if key else None
             groups = arrays[key].cpu().numpy().astype(int) if key else np.zeros(len(xy), int)
             path = ctx.out.path("tsne.png")
-            _scatter(xy, groups, [f"not {name}", name] if name else [f"{ctx.data.domain_name} val images"],
-                     f"VAE latent means, t-SNE, by {name}" if name else
-                     f"VAE latent means, t-SNE ({ctx.data.domain_name} has no attributes to colour by)",
+            _scatter(xy, groups, [f"not {name}", name] if name else [f"{domain} val images"],
+                     f"VAE latent means, t-SNE, by {name}" + (f" ({self.tsne_attribute} not in the data)" if
+                                                                 note else "") if name else
+                     f"VAE latent means, t-SNE ({domain} has no attributes to colour by)",
                      path, "Set1")
             ctx.out.log_figure("tsne", path)
         return {}
@@ -147,10 +161,12 @@ class VAETask(Task):
         ctx.out.curves("curves", ["train/recon", "train/kl", "val/recon", "val/kl"],
                        "VAE learning curves: reconstruction MSE and KL")
         ctx.out.grid("samples32", self.generate(32, self.seed))
+        t0 = time.perf_counter()
         images = self.generate(self.n_images, self.seed)
+        timing = sampling_time(len(images), time.perf_counter() - t0)
         ctx.out.folder("generated", images, [f"{i:04d}.png" for i in range(len(images))])
         metrics.update(self.evaluator(images, ctx.data))
-        ctx.out.json("eval", {**metrics, **self.evaluator.record(), "data": ctx.data.info})
+        ctx.out.json("eval", {**metrics, **timing, **self.evaluator.record(), "data": ctx.data.info})
         return metrics
 
     def summaries(self) -> dict[str, str]:
