@@ -1,5 +1,7 @@
-"""Sampling speed: DDIM-50 vs DDPM-1000 for the same UNet and batch, and genda's DDIM loop vs a
-loop of diffusers' DDIMScheduler steps driving the same UNet (same x_T, outputs compared).
+"""Sampling speed: DDIM-50 vs DDPM-1000 for the same UNet and batch, genda's DDIM loop vs a
+loop of diffusers' DDIMScheduler steps driving the same UNet (same x_T, outputs compared), and
+DPM-Solver++(2M) at 10/15/20 steps vs DDIM-50 (the max |difference| of the outputs in the notes:
+untrained weights, so it shows the solvers' agreement, not image quality).
 The UNet is ddpm_digits' cpu-scale eps-model (28x28x3, 16 base channels), in eval mode."""
 
 from __future__ import annotations
@@ -7,7 +9,15 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import Comparison, compare, default_device
-from genda.diffusion import ddim_sample, ddpm_sample, make_betas
+from genda.diffusion import (
+    DDIMScheduler,
+    DPMSolverScheduler,
+    NoiseSchedule,
+    ddim_sample,
+    ddpm_sample,
+    make_betas,
+    sample,
+)
 from genda.models.unet import ConditionalUNet
 
 
@@ -52,7 +62,24 @@ def run(quick: bool = False) -> dict:
                     ("diffusers", lambda: _diffusers_ddim(eps, x_T, 50)),
                     repeats=repeats + 2, warmup=1, work=batch, device=device,
                     notes={"max_abs_diff": float((ours - ref).abs().max())})
-    return {"ddim_vs_ddpm": steps, "genda_vs_diffusers": loops}
+    return {"ddim_vs_ddpm": steps, "genda_vs_diffusers": loops, **dpm_solver(eps, x_T, betas, repeats, device)}
+
+
+def dpm_solver(eps, x_T: torch.Tensor, betas: torch.Tensor, repeats: int, device: torch.device,
+               steps: tuple[int, ...] = (10, 15, 20)) -> dict[str, Comparison]:
+    """DPM-Solver++(2M) at each of `steps` model calls (A) vs DDIM-50 (B), same UNet, x_T, schedule."""
+    schedule = NoiseSchedule(betas)
+    ddim = DDIMScheduler(schedule, 50)
+    ref = sample(ddim, eps, x_T)
+    rows = {}
+    for n in steps:
+        dpm = DPMSolverScheduler(schedule, n)
+        diff = float((sample(dpm, eps, x_T) - ref).abs().max())
+        rows[f"dpmsolver_{n}_vs_ddim_50"] = compare(
+            "sampling", f"DPM-Solver++(2M)-{n} (A) vs DDIM-50 (B), same UNet and batch",
+            (f"dpm++-{n}", lambda dpm=dpm: sample(dpm, eps, x_T)), ("ddim-50", lambda: sample(ddim, eps, x_T)),
+            repeats=repeats, warmup=0, work=len(x_T), device=device, notes={"max_abs_diff_vs_ddim50": diff})
+    return rows
 
 
 def _print(results: dict[str, Comparison]) -> None:
@@ -66,4 +93,10 @@ def _print(results: dict[str, Comparison]) -> None:
 if __name__ == "__main__":
     import sys
 
-    _print(run(quick="--quick" in sys.argv))
+    if "--dpm-only" in sys.argv:  # the DPM-Solver++ rows alone (tiny: batch 2, one repeat, 10 steps)
+        dev = default_device()
+        net, yy = _model(dev), torch.zeros(2, dtype=torch.long, device=dev)
+        z = torch.randn(2, 3, 28, 28, generator=torch.Generator().manual_seed(0)).to(dev)
+        _print(dpm_solver(lambda x, t: net(x, t, yy), z, make_betas(), 1, dev, steps=(10,)))
+    else:
+        _print(run(quick="--quick" in sys.argv))

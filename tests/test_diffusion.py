@@ -1,6 +1,7 @@
 """Diffusion core against diffusers' schedulers (the oracle): forward noising, DDPM posterior and
 ancestral sampling, DDIM (eta = 0 and eta > 0), the course timestep rule, slerp/lerp, guidance, and
-the course DDIM UNet's state-dict layout."""
+the course DDIM UNet's state-dict layout. The samplers are genda's scheduler objects driven by the
+one loop `sample` (hooks: Trace, clip_x0); DPM-Solver++ is in test_diffusion_schedulers.py."""
 
 from __future__ import annotations
 
@@ -12,23 +13,28 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from genda.diffusion import (
+    NoiseSchedule,
+    Trace,
     classifier_free_guidance,
+    clip_x0,
     ddim_sample,
     ddim_sigma,
     ddim_timesteps,
-    ddpm_sample,
     eps_loss,
     lerp,
     make_betas,
     posterior,
     q_sample,
+    sample,
     slerp,
 )
+from genda.diffusion import schedulers as gs
 from genda.diffusion.process import alpha_bars
 from genda.models.ddim_unet import DDIMUNet
 from genda.models.unet import ConditionalUNet
 
 BETAS = make_betas("linear", 1000, 1e-4, 0.02)
+SCHEDULE = NoiseSchedule(BETAS)  # the tables, computed once for every test
 
 
 def _ddim_oracle() -> DDIMScheduler:
@@ -94,7 +100,9 @@ def test_ddpm_sampler_equals_diffusers_loop() -> None:
     """Same eps-model, x_T and noise stream (diffusers draws on the CPU generator as genda does)."""
     model, sched = RandomEps(), _ddpm_oracle()
     x_T = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3))
-    ours, trace = ddpm_sample(model, x_T, BETAS, torch.Generator().manual_seed(5), return_steps=[999, 500])
+    tracer = Trace([999, 500])
+    ours = sample(gs.DDPMScheduler(SCHEDULE), model, x_T, torch.Generator().manual_seed(5), callback=tracer)
+    trace = tracer.states
     gen, x = torch.Generator().manual_seed(5), x_T
     with torch.no_grad():
         for t in sched.timesteps:
@@ -122,7 +130,7 @@ def test_ddim_eta0_equals_diffusers_loop() -> None:
     with torch.no_grad():
         for t in sched.timesteps:
             x = sched.step(model(x, t.expand(len(x))), int(t), x, eta=0.0).prev_sample
-    ours = ddim_sample(model, x_T, BETAS, num_steps=50, eta=0.0)
+    ours = sample(gs.DDIMScheduler(SCHEDULE, num_steps=50, eta=0.0), model, x_T)
     assert (ours - x).abs().max() <= 1e-5
     assert ours.abs().max() > 0.1  # a real image, not a degenerate zero
 
@@ -150,9 +158,9 @@ def test_ddim_eta_positive_equals_diffusers_with_same_noise() -> None:
             x = sched.step(model(x, t.expand(2)), int(t), x, eta=eta, variance_noise=z).prev_sample
         t = sched.timesteps[-1]
         x = sched.step(model(x, t.expand(2)), int(t), x, eta=eta, variance_noise=torch.zeros_like(x)).prev_sample
-    ours = ddim_sample(model, x_T, BETAS, num_steps=20, eta=eta, generator=torch.Generator().manual_seed(4))
+    ours = sample(gs.DDIMScheduler(SCHEDULE, 20, eta=eta), model, x_T, torch.Generator().manual_seed(4))
     assert (ours - x).abs().max() <= 1e-5
-    assert (ours - ddim_sample(model, x_T, BETAS, num_steps=20, eta=0.0)).abs().max() > 1e-2
+    assert (ours - sample(gs.DDIMScheduler(SCHEDULE, 20), model, x_T)).abs().max() > 1e-2
 
 
 def test_ddim_return_steps_are_model_inputs() -> None:
@@ -165,7 +173,7 @@ def test_ddim_return_steps_are_model_inputs() -> None:
 
 def test_eps_loss_uses_the_forward_process() -> None:
     model, x0 = RandomEps(), torch.randn(3, 3, 8, 8)
-    loss = eps_loss(model, x0, BETAS, torch.Generator().manual_seed(7))
+    loss = eps_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(7))
     g = torch.Generator().manual_seed(7)
     t = torch.randint(0, 1000, (3,), generator=g)
     noise = torch.randn(x0.shape, generator=g)
@@ -266,8 +274,8 @@ def test_ddim_clip_x0_equals_diffusers_clip_sample() -> None:
         for t in sched.timesteps:
             x = sched.step(model(x, t.expand(len(x))), int(t), x, eta=0.0,
                            use_clipped_model_output=True).prev_sample
-    ours = ddim_sample(model, x_T, BETAS, num_steps=20, clip_x0=True)
-    unclipped = ddim_sample(model, x_T, BETAS, num_steps=20)
+    ours = sample(gs.DDIMScheduler(SCHEDULE, 20), model, x_T, x0_hook=clip_x0())
+    unclipped = sample(gs.DDIMScheduler(SCHEDULE, 20), model, x_T)
     assert (ours - x).abs().max() < 1e-4
     assert (unclipped - x).abs().max() > 1e-2  # the clip mattered
     assert ours.abs().max() <= 1.0 + 1e-5
@@ -281,7 +289,7 @@ def test_ddpm_clip_x0_equals_diffusers_clip_sample() -> None:
     sched.alphas = 1.0 - sched.betas
     sched.alphas_cumprod = torch.cumprod(sched.alphas, 0)
     x_T = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3))
-    ours = ddpm_sample(model, x_T, BETAS, torch.Generator().manual_seed(5), clip_x0=True)
+    ours = sample(gs.DDPMScheduler(SCHEDULE), model, x_T, torch.Generator().manual_seed(5), x0_hook=clip_x0(-1.0, 1.0))
     gen, x = torch.Generator().manual_seed(5), x_T
     with torch.no_grad():
         for t in sched.timesteps:
@@ -305,7 +313,7 @@ def test_eps_loss_min_snr_weights_each_image() -> None:
     from genda.diffusion.process import min_snr_weights
 
     model, x0 = RandomEps(), torch.randn(4, 3, 8, 8)
-    loss = eps_loss(model, x0, BETAS, torch.Generator().manual_seed(7), min_snr_gamma=5.0)
+    loss = eps_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(7), min_snr_gamma=5.0)
     g = torch.Generator().manual_seed(7)
     t = torch.randint(0, 1000, (4,), generator=g)
     noise = torch.randn(x0.shape, generator=g)

@@ -80,7 +80,7 @@ LOGGING_CLASSES: frozenset[str] = frozenset({"logging.StreamHandler", "logging.F
 LOGGING_EXT: frozenset[str] = frozenset({"ext://sys.stdout", "ext://sys.stderr"})
 
 # Packages whose modules define registered genda targets (imported on demand to register).
-GENDA_PACKAGES = ("genda.models.", "genda.tasks.", "genda.data.", "genda.metrics.")
+GENDA_PACKAGES = ("genda.models.", "genda.tasks.", "genda.data.", "genda.metrics.", "genda.diffusion.")
 
 _REGISTERED: set[str] = set()
 _ALLOWED_BY_USER: set[str] = set()

@@ -1,27 +1,36 @@
-"""Reverse-process samplers: DDPM ancestral sampling and DDIM, plus classifier-free guidance.
+"""The one sampling loop and its hooks: classifier-free guidance, x_0 clipping, tracing.
 
 An eps-model is `eps_model(x, t) -> eps` with x (B, C, H, W) and t (B,) int64 timesteps in
-[0, T). Samplers run under `torch.inference_mode`; `return_steps` names timesteps whose
-model inputs x_t are also returned, as `(x_0, {t: x_t})`.
+[0, T). `sample(scheduler, eps_model, x_T)` runs any scheduler (`genda.diffusion.schedulers`)
+under `torch.inference_mode`; behaviour is added by hooks rather than flags:
+
+- guidance wraps the model: `classifier_free_guidance(net, labels, null_label, w)` is an eps-model;
+- `x0_hook=clip_x0()` clamps each predicted x_0 to [-1, 1] inside the scheduler's step;
+- `callback(t, x_t)` sees every model input; `Trace(steps)` is one that keeps x_t at chosen t.
+
+`ddpm_sample` / `ddim_sample` are the former one-call samplers, now thin wrappers of `sample`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection
 
 import torch
 
-from genda.diffusion.process import alpha_bars, posterior_coefs
+from genda.diffusion.schedulers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    Scheduler,
+    X0Hook,
+    ddim_sigma,
+    ddim_timesteps,
+)
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Sampled = torch.Tensor | tuple[torch.Tensor, dict[int, torch.Tensor]]
 
-
-def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard normal noise shaped like `like`, drawn on the generator's device."""
-    dev = generator.device if generator is not None else like.device
-    return torch.randn(like.shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
+__all__ = ["Trace", "classifier_free_guidance", "clip_x0", "ddim_sample", "ddim_sigma", "ddim_timesteps",
+           "ddpm_sample", "sample"]
 
 
 def _t(t: int, x: torch.Tensor) -> torch.Tensor:
@@ -29,66 +38,35 @@ def _t(t: int, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def ddpm_sample(eps_model: EpsModel, x_T: torch.Tensor, betas: torch.Tensor,
-                generator: torch.Generator | None = None, return_steps: Collection[int] = (),
-                clip_x0: bool = False) -> Sampled:
-    """Ancestral sampling over all T steps, variance = posterior variance (beta tilde).
-    `clip_x0` clamps the predicted x_0 to [-1, 1] before the posterior (Ho et al.'s
-    `clip_denoised`, diffusers' `clip_sample`)."""
-    sqrt_ab = alpha_bars(betas).sqrt().tolist()
-    sqrt_1mab = (1 - alpha_bars(betas)).sqrt().tolist()
-    c0, ct, var = (c.tolist() for c in posterior_coefs(betas))
-    x, trace = x_T, {}
-    for t in reversed(range(len(betas))):
-        if t in return_steps:
-            trace[t] = x.clone()
-        eps = eps_model(x, _t(t, x))
-        x0 = (x - sqrt_1mab[t] * eps) / sqrt_ab[t]
-        if clip_x0:
-            x0 = x0.clamp(-1.0, 1.0)
-        x = c0[t] * x0 + ct[t] * x
-        if t > 0:
-            x = x + math.sqrt(var[t]) * _noise(x, generator)
-    return (x, trace) if return_steps else x
+def sample(scheduler: Scheduler, eps_model: EpsModel, x_T: torch.Tensor,
+           generator: torch.Generator | None = None, x0_hook: X0Hook | None = None,
+           callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """x_0 from x_T: for each of `scheduler.timesteps`, callback(t, x_t), eps = eps_model(x_t, t),
+    x = scheduler.step(eps, t, x_t, generator, x0_hook). Noise is drawn from `generator`."""
+    scheduler.reset()
+    x = x_T
+    for t in scheduler.timesteps:
+        if callback is not None:
+            callback(t, x)
+        x = scheduler.step(eps_model(x, _t(t, x)), t, x, generator, x0_hook=x0_hook)
+    scheduler.reset()  # drop the multistep history (tensors) between samples
+    return x
 
 
-def ddim_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> list[int]:
-    """The course's (diffusers' 'leading') rule, descending: k·(n-1), ..., k, 0 with k = T // n."""
-    k = num_train_timesteps // num_steps
-    return list(range(0, num_steps * k, k))[::-1]
+def clip_x0(lo: float = -1.0, hi: float = 1.0) -> X0Hook:
+    """An x0_hook clamping the predicted x_0 to [lo, hi]."""
+    return lambda x0: x0.clamp(lo, hi)
 
 
-def ddim_sigma(ab_t: float, ab_prev: float, eta: float) -> float:
-    """sigma = eta sqrt((1 - ab_prev) / (1 - ab_t)) sqrt(1 - ab_t / ab_prev) (DDIM eq. 16)."""
-    return eta * math.sqrt((1 - ab_prev) / (1 - ab_t)) * math.sqrt(1 - ab_t / ab_prev)
+class Trace:
+    """A callback keeping clones of the model inputs x_t at `steps`: `.states` = {t: x_t}."""
 
+    def __init__(self, steps: Collection[int]) -> None:
+        self.steps, self.states = set(steps), {}
 
-@torch.inference_mode()
-def ddim_sample(eps_model: EpsModel, x_T: torch.Tensor, betas: torch.Tensor, num_steps: int = 50,
-                eta: float = 0.0, generator: torch.Generator | None = None,
-                return_steps: Collection[int] = (), clip_x0: bool = False) -> Sampled:
-    """DDIM over `ddim_timesteps(num_steps)`; the last step goes to alpha_bar = 1 (x_0 itself).
-    `clip_x0` clamps the predicted x_0 to [-1, 1] and re-derives eps from it, as diffusers'
-    `DDIMScheduler(clip_sample=True)` with `step(use_clipped_model_output=True)`; off for the
-    course's DDIM problem (clip_sample=False)."""
-    ab = alpha_bars(betas).tolist()
-    ts = ddim_timesteps(num_steps, len(betas))
-    x, trace = x_T, {}
-    for i, t in enumerate(ts):
-        if t in return_steps:
-            trace[t] = x.clone()
-        ab_t = ab[t]
-        ab_prev = ab[ts[i + 1]] if i + 1 < len(ts) else 1.0
-        eps = eps_model(x, _t(t, x))
-        x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-        if clip_x0:
-            x0 = x0.clamp(-1.0, 1.0)
-            eps = (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
-        sigma = ddim_sigma(ab_t, ab_prev, eta)
-        x = math.sqrt(ab_prev) * x0 + math.sqrt(max(0.0, 1 - ab_prev - sigma**2)) * eps
-        if sigma > 0:
-            x = x + sigma * _noise(x, generator)
-    return (x, trace) if return_steps else x
+    def __call__(self, t: int, x: torch.Tensor) -> None:
+        if t in self.steps:
+            self.states[t] = x.clone()
 
 
 def classifier_free_guidance(eps_model: Callable[..., torch.Tensor], labels: torch.Tensor,
@@ -103,3 +81,24 @@ def classifier_free_guidance(eps_model: Callable[..., torch.Tensor], labels: tor
         return cond + weight * (cond - uncond)
 
     return guided
+
+
+def _run(scheduler: Scheduler, eps_model: EpsModel, x_T: torch.Tensor, generator: torch.Generator | None,
+         return_steps: Collection[int], clip: bool) -> Sampled:
+    trace = Trace(return_steps) if return_steps else None
+    x = sample(scheduler, eps_model, x_T, generator, clip_x0() if clip else None, trace)
+    return (x, trace.states) if trace is not None else x
+
+
+def ddpm_sample(eps_model: EpsModel, x_T: torch.Tensor, betas, generator: torch.Generator | None = None,
+                return_steps: Collection[int] = (), clip_x0: bool = False) -> Sampled:
+    """Ancestral sampling over all T steps (`DDPMScheduler`); `return_steps`: also return
+    {t: x_t} for those timesteps; `clip_x0`: clamp the predicted x_0 to [-1, 1]."""
+    return _run(DDPMScheduler(betas), eps_model, x_T, generator, return_steps, clip_x0)
+
+
+def ddim_sample(eps_model: EpsModel, x_T: torch.Tensor, betas, num_steps: int = 50, eta: float = 0.0,
+                generator: torch.Generator | None = None, return_steps: Collection[int] = (),
+                clip_x0: bool = False) -> Sampled:
+    """DDIM over `ddim_timesteps(num_steps)` (`DDIMScheduler`), the last step to alpha_bar = 1."""
+    return _run(DDIMScheduler(betas, num_steps, eta), eps_model, x_T, generator, return_steps, clip_x0)

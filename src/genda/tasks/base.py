@@ -131,3 +131,9 @@ def mean_over(batches: Iterable[dict], fn: Callable[[dict], tuple[torch.Tensor, 
         total += float(s)
         count += n
     return total / max(1, count)
+
+
+def sampling_time(n: int, seconds: float) -> dict[str, float]:
+    """The generation time of a final evaluation's images, as eval.json records it."""
+    return {"n_sampled": int(n), "sample_seconds": round(seconds, 3),
+            "images_per_s": round(n / max(seconds, 1e-9), 2)}

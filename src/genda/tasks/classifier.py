@@ -53,7 +53,9 @@ class ClassifierTask(Task):
 
     @torch.no_grad()
     def finalize(self, ctx: StepContext) -> dict[str, float]:
-        return self.validate(ctx)
+        metrics = self.validate(ctx)
+        ctx.out.json("eval", {**metrics, "split": "val", "data": ctx.data.info})
+        return metrics
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:

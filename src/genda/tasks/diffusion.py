@@ -1,13 +1,16 @@
 """Diffusion tasks: the class-conditional digit DDPM (eps-prediction, classifier-free guidance)
 and the DDIM face problem (fixed noises, eta grid, slerp/lerp, MSE against ground truth).
 
-The noise schedule is a non-persistent buffer; the loop's EMA copy of `net` is what
-validate/sample/finalize see. Samplers come from `genda.diffusion`.
+The noise schedule is a non-persistent buffer plus a `NoiseSchedule` (tables computed once, cached
+per device, used by the loss); the loop's EMA copy of `net` is what validate/sample/finalize see.
+Sampling is `genda.diffusion.sample` with a scheduler object (`sampler.kind` ddim | ddpm | dpmsolver,
+or `sampler._target_` naming a scheduler class) and hooks for guidance, x_0 clipping and tracing.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,19 +21,21 @@ from PIL import Image
 from torch import nn
 
 from genda.diffusion import (
+    NoiseSchedule,
+    Trace,
     classifier_free_guidance,
-    ddim_sample,
-    ddim_timesteps,
-    ddpm_sample,
+    clip_x0,
     eps_loss,
     lerp,
+    sample,
+    sampler_from_config,
     slerp,
 )
 from genda.diffusion.schedules import make_betas
 from genda.errors import CheckpointError, ConfigError, DataError
 from genda.kernel import progress
 from genda.targets import register_target
-from genda.tasks.base import StepContext, Task
+from genda.tasks.base import StepContext, Task, sampling_time
 
 
 class _DiffusionBase(Task):
@@ -42,11 +47,9 @@ class _DiffusionBase(Task):
         super().__init__()
         self.net = net
         self.register_buffer("betas", make_betas(**dict(schedule)), persistent=False)
+        self.noise_schedule = NoiseSchedule(self.betas)
         self._optimizer, self.lr_schedule, self.warmup_steps = optimizer, lr_schedule, warmup_steps
-        self.sampler = {"kind": "ddim", "num_steps": 50, "eta": 0.0, "guidance": 0.0, "clip_x0": False,
-                        **dict(sampler)}
-        if self.sampler["kind"] not in ("ddim", "ddpm"):
-            raise ConfigError(f"sampler.kind={self.sampler['kind']!r}: use 'ddim' or 'ddpm'")
+        self.sampler, self.scheduler = sampler_from_config(sampler, self.noise_schedule)
         self.ema = {"net": float(ema_decay)} if ema_decay else {}
         self.seed = seed
 
@@ -76,20 +79,19 @@ class _DiffusionBase(Task):
 
     def run_sampler(self, eps_model: Callable, x_T: torch.Tensor, seed: int, eta: float | None = None,
                     return_steps: Sequence[int] = ()):
-        """The configured sampler (DDIM `num_steps`/`eta`, or DDPM over all T) from x_T."""
-        gen = torch.Generator().manual_seed(seed)
-        clip = bool(self.sampler["clip_x0"])
-        if self.sampler["kind"] == "ddpm":
-            return ddpm_sample(eps_model, x_T, self.betas, gen, return_steps, clip_x0=clip)
-        eta = self.sampler["eta"] if eta is None else eta
-        return ddim_sample(eps_model, x_T, self.betas, int(self.sampler["num_steps"]), float(eta), gen, return_steps,
-                           clip_x0=clip)
+        """The configured scheduler from x_T (DDIM at `eta` if given), with the x_0-clip hook if
+        `clip_x0`; with `return_steps`, also {t: x_t} for those timesteps."""
+        sched = self.scheduler
+        if eta is not None and hasattr(sched, "eta") and float(eta) != sched.eta:
+            sched = sched.replace(eta=float(eta))
+        trace = Trace(return_steps) if return_steps else None
+        hook = clip_x0() if self.sampler["clip_x0"] else None
+        x = sample(sched, eps_model, x_T, torch.Generator().manual_seed(seed), x0_hook=hook, callback=trace)
+        return (x, trace.states) if trace is not None else x
 
     def visited_timesteps(self) -> list[int]:
         """Timesteps the configured sampler feeds the model, descending."""
-        if self.sampler["kind"] == "ddpm":
-            return list(range(len(self.betas)))[::-1]
-        return ddim_timesteps(int(self.sampler["num_steps"]), len(self.betas))
+        return list(self.scheduler.timesteps)
 
     def _val_loss(self, ctx: StepContext, max_batches: int, conditional: bool) -> dict[str, float]:
         """eps-loss on up to `max_batches` val batches with fixed t and noise (comparable across steps)."""
@@ -99,7 +101,7 @@ class _DiffusionBase(Task):
             if i >= max_batches:
                 break
             kw = {"y": b["label"]} if conditional else {}
-            total += float(eps_loss(self.net, b["image"].float(), self.betas, gen, **kw)) * len(b["image"])
+            total += float(eps_loss(self.net, b["image"].float(), self.noise_schedule, gen, **kw)) * len(b["image"])
             n += len(b["image"])
         return {"loss": total / max(1, n)}
 
@@ -122,7 +124,7 @@ class ConditionalDDPMTask(_DiffusionBase):
     """Class-conditional eps-prediction DDPM (course digits problem). Labels are dropped to the
     null class with probability `p_uncond` so sampling can use classifier-free guidance.
 
-    sampler: {kind: ddim|ddpm, num_steps, eta, guidance}; evaluator: {ckpt, scale} (LeNet).
+    sampler: {kind: ddim|ddpm|dpmsolver, num_steps, eta, guidance, clip_x0}; evaluator: {ckpt, scale} (LeNet).
     """
 
     def __init__(self, net: nn.Module, optimizer: Callable, schedule: Mapping[str, Any],
@@ -143,7 +145,7 @@ class ConditionalDDPMTask(_DiffusionBase):
         y = batch["label"]
         drop = torch.rand(len(y), device=y.device) < self.p_uncond
         y = torch.where(drop, torch.full_like(y, self.num_classes), y)
-        loss = eps_loss(self.net, batch["image"], self.betas, y=y, min_snr_gamma=self.min_snr_gamma)
+        loss = eps_loss(self.net, batch["image"], self.noise_schedule, y=y, min_snr_gamma=self.min_snr_gamma)
         ctx.update("net", loss)
         return {"loss": loss}
 
@@ -201,7 +203,9 @@ class ConditionalDDPMTask(_DiffusionBase):
         k, n = self.num_classes, self.images_per_class
         labels = torch.arange(k).repeat_interleave(n)
         steps = self._strip_steps()
+        t0 = time.perf_counter()
         x, trace = self.generate(labels, self._shape(ctx), self.seed, return_steps=steps)
+        timing = sampling_time(len(x), time.perf_counter() - t0)
         ctx.out.folder("images", x, [f"{d}_{j + 1:03d}.png" for d in range(k) for j in range(n)])
         cols = min(10, n)
         grid = _grid_order(x, k, n, cols)
@@ -220,7 +224,7 @@ class ConditionalDDPMTask(_DiffusionBase):
         correct = (pred == labels).float()
         per_digit = {str(d): float(correct[labels == d].mean()) for d in range(k)}
         metrics = {"accuracy": float(correct.mean()), "n_images": len(x)}
-        ctx.out.json("eval", {**metrics, "per_digit": per_digit, "sampler": self.sampler,
+        ctx.out.json("eval", {**metrics, **timing, "per_digit": per_digit, "sampler": self.sampler,
                               "reverse_process_timesteps": [*steps, "output"],
                               "evaluator": self._evaluator_source, "data": ctx.data.info})
         return metrics
@@ -354,7 +358,7 @@ class DDIMFaceTask(_DiffusionBase):
     def training_step(self, batch: dict, ctx: StepContext) -> dict:
         if self.ckpt:
             return {}
-        loss = eps_loss(self.net, batch["image"], self.betas)
+        loss = eps_loss(self.net, batch["image"], self.noise_schedule)
         ctx.update("net", loss)
         return {"loss": loss}
 
@@ -412,7 +416,9 @@ class DDIMFaceTask(_DiffusionBase):
     def finalize(self, ctx: StepContext) -> dict[str, float]:
         """`ddim/00.png...` at sampler.eta, the eta grid, slerp/lerp rows, MSE vs `gt_dir` if given."""
         z = self.noises(ctx)
+        t0 = time.perf_counter()
         x = _minmax(self._ddim(z))
+        timing = sampling_time(len(x), time.perf_counter() - t0)
         ctx.out.folder("ddim", x, [f"{i:02d}.png" for i in range(len(x))], value_range=(0, 1))
         k = min(self.eta_grid_noises, len(z))
         rows = [_minmax(self._ddim(z[:k], eta=e)) for e in self.eta_grid]
@@ -430,7 +436,7 @@ class DDIMFaceTask(_DiffusionBase):
         metrics: dict[str, float] = {"eta": float(self.sampler["eta"]), "num_steps": int(self.sampler["num_steps"])}
         if self.gt_dir:
             metrics["mse"] = self._mse(_to_u8(x.cpu()))
-        ctx.out.json("eval", {**metrics, "eta_grid": self.eta_grid, "interp_alphas": alphas,
+        ctx.out.json("eval", {**metrics, **timing, "eta_grid": self.eta_grid, "interp_alphas": alphas,
                               "noise": self.noise_dir or f"noise/ (generated, seed {self.seed})",
                               "weights": self.ckpt or "trained in this run (EMA)", "gt_dir": self.gt_dir})
         return metrics

@@ -17,16 +17,10 @@ from torch import nn
 from genda.errors import ConfigError
 from genda.kernel import progress
 from genda.targets import register_target
-from genda.tasks.base import StepContext, Task
+from genda.tasks.base import StepContext, Task, sampling_time
 
 LOSSES = ("bce", "hinge", "wasserstein")
 FACE_DOMAINS = ("faces", "faces_embedded", "faces_synthetic", "celeba")
-
-
-def sampling_time(n: int, seconds: float) -> dict[str, float]:
-    """The generation time of a final evaluation's images, as eval.json records it."""
-    return {"n_sampled": int(n), "sample_seconds": round(seconds, 3),
-            "images_per_s": round(n / max(seconds, 1e-9), 2)}
 
 
 def fixed_noise(n: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:

@@ -14,8 +14,8 @@ from torch import nn
 from genda.errors import ConfigError
 from genda.kernel import progress
 from genda.targets import register_target
-from genda.tasks.base import StepContext, Task
-from genda.tasks.gan import ImageEvaluator, fixed_noise, sampling_time, unwrap
+from genda.tasks.base import StepContext, Task, sampling_time
+from genda.tasks.gan import ImageEvaluator, fixed_noise, unwrap
 
 PREFERRED_ATTRIBUTE = "Blond_Hair"
 

@@ -8,6 +8,7 @@ from genda.report import figures
 from genda.report.core import ART, Core, _eta
 from genda.report.records import RunRecord, mean_std
 from genda.report.sections.ddpm import loss_curves
+from genda.report.sections.gan import sampling_text
 
 ITEM = "ddim"
 TITLE = "DDIM: faces"
@@ -38,7 +39,8 @@ def render(b: Core) -> None:
         add(
             D.Table(
                 ["metric", "value"],
-                [["MSE vs ground truth, η = 0 (0–255 pixels)", mse]],
+                [["MSE vs ground truth, η = 0 (0–255 pixels)", mse],
+                 ["sampling time (ddim/ images, η of the run)", sampling_text(eta0[:1])]],
                 "MSE of ddim/00.png…09.png against GT/00.png…09.png, averaged over images",
             )
         )

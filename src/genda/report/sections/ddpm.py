@@ -7,6 +7,7 @@ from genda.report import doc as D
 from genda.report.core import ART, Core, _int
 from genda.report.figures import series
 from genda.report.records import RunRecord, mean_std
+from genda.report.sections.gan import sampling_text
 
 ITEM = "ddpm"
 TITLE = "Conditional DDPM: digits"
@@ -48,6 +49,7 @@ def render(b: Core) -> None:
                     ["images scored (`<digit>_<nnn>.png`)", _int(r.value("n_images"))],
                     ["evaluator", str(ev.get("evaluator", "not recorded"))],
                     ["sampler", str(ev.get("sampler", "not recorded"))],
+                    ["sampling time (the scored images)", sampling_text([r])],
                 ],
                 "LeNet evaluator on the saved 8-bit images",
             ),
