@@ -124,7 +124,10 @@ def table(jobs: list[Job]) -> tuple[list[str], list[str], list[Row], str | None]
             vs = [float(j.summary[m]) for j in row.jobs if isinstance(j.summary.get(m), int | float)]
             if vs:
                 row.stats[m] = _mean_std(vs)
-    best_metric = next((m for m in metrics if m.startswith("best_")), metrics[0] if metrics else None)
+    # settings a run echoes into its summary (eta, num_steps) are not scores to rank by
+    echoed = {k.split(".")[-1] for k in keys} | {"num_steps", "eta"}
+    scores = [m for m in metrics if m not in echoed]
+    best_metric = next((m for m in scores if m.startswith("best_")), scores[0] if scores else None)
     return keys, metrics, list(rows.values()), best_metric
 
 
