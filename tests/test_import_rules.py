@@ -21,7 +21,7 @@ ALLOWED = {
     "genda.viz": set(),
     "genda.metrics": {"genda.data", "genda.models", "genda.config"},
     "genda.tasks": {"genda.models", "genda.diffusion", "genda.data", "genda.metrics", "genda.viz"},
-    "genda.train": {"genda.tasks", "genda.config", "genda.data"},
+    "genda.train": {"genda.tasks", "genda.config", "genda.data", "genda.viz"},
     "genda.report": {"genda.config", "genda.data", "genda.viz"},
 }
 

@@ -10,30 +10,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-
-def curves(rows: list[dict], keys: list[str], path: Path, title: str) -> Path | None:
-    """Plot each metrics.jsonl key against step (one panel per key, linear unless a log axis is
-    needed)."""
-    series = {
-        k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), int | float)] for k in keys
-    }
-    series = {k: v for k, v in series.items() if v}
-    if not series:
-        return None
-    fig = Figure(figsize=(4.2 * len(series), 3.2), dpi=100)
-    FigureCanvasAgg(fig)
-    for i, (k, pts) in enumerate(series.items()):
-        ax = fig.add_subplot(1, len(series), i + 1)
-        x, y = zip(*pts, strict=True)
-        ax.plot(x, y, marker="." if len(x) < 30 else None)
-        _plain_axes(ax, list(y))
-        ax.set_xlabel("training step")
-        ax.set_title(k, fontsize=10)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+from genda.viz.curves import curves  # noqa: F401 - the report draws with them
+from genda.viz.curves import plain_axes as _plain_axes
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -92,20 +70,6 @@ def labelled_rows(
         fig.suptitle(title, fontsize=11, y=1 - 0.08 / fig_h, va="top")
     fig.savefig(path)
     return path
-
-
-def _plain_axes(ax, values: list[float]) -> None:
-    """Linear y with plain tick labels; log y only when positive values span over 100x."""
-    from matplotlib.ticker import FuncFormatter
-
-    pos = [v for v in values if v > 0]
-    if pos and len(pos) == len(values) and max(pos) / min(pos) > 100:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    else:
-        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
-    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are integers
 
 
 def series(rows: list[dict], key: str, fn=None) -> tuple[list[float], list[float]]:

@@ -125,26 +125,10 @@ class RunArtifacts:
             return path
         log = self.root.parent / "metrics.jsonl"
         rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
-        series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), int | float)] for k in keys}
-        series = {k: v for k, v in series.items() if v}
-        if not series:
-            return None
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from genda.viz.curves import curves  # matplotlib only when a run draws its curves
 
-        fig = Figure(figsize=(4.2 * len(series), 3.3), dpi=110)
-        FigureCanvasAgg(fig)
-        for i, (k, pts) in enumerate(series.items()):
-            ax = fig.add_subplot(1, len(series), i + 1)
-            x, y = zip(*pts, strict=True)
-            ax.plot(x, y, marker="." if len(x) < 30 else None)
-            ax.ticklabel_format(axis="both", style="plain", useOffset=False)
-            ax.set_xlabel("training step")
-            ax.set_title(k, fontsize=10)
-            ax.grid(alpha=0.3)
-        fig.suptitle(title, fontsize=11)
-        fig.tight_layout()
-        fig.savefig(path)
+        if curves(rows, keys, Path(path), title) is None:
+            return None
         self.log_figure(name, path, title)
         return path
 
