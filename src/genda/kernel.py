@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,3 +67,28 @@ def progress(iterable, desc: str, total: int | None = None, unit: str = "batch")
 
     return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, disable=None,
                 dynamic_ncols=True, mininterval=1.0)
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp folder beside `out` to fill; on success it becomes `out` (renamed, or moved in
+    file by file where `out` exists), on failure it is removed: nothing half-written stays."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder gets the usual mode
+    try:
+        yield tmp
+        if not out.exists():
+            os.replace(tmp, out)
+        else:
+            for src in sorted(tmp.rglob("*")):
+                dst = out / src.relative_to(tmp)
+                if src.is_dir():
+                    dst.mkdir(exist_ok=True)
+                else:
+                    os.replace(src, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from PIL import Image
 from genda.data.domain import Split
 from genda.data.store import SPLITS, load_splits, read_meta, save_splits
 from genda.errors import DataError
+from genda.kernel import atomic_folder
 
 COLUMNS = ["image_name", "label"]
 
@@ -289,24 +288,8 @@ def export(splits: dict[str, Split], out: Path, limit: int | None = None) -> Pat
     one), so a failure leaves nothing half-written."""
     if limit is not None and limit < 1:
         raise DataError(f"export limit {limit}: give at least 1 image per split")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder gets the usual mode
-    try:
+    with atomic_folder(out) as tmp:
         _export(splits, tmp, limit)
-        if not out.exists():
-            os.replace(tmp, out)
-        else:
-            for src in sorted(tmp.rglob("*")):
-                dst = out / src.relative_to(tmp)
-                if src.is_dir():
-                    dst.mkdir(exist_ok=True)
-                else:
-                    os.replace(src, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

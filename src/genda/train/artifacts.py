@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
+
+from genda.kernel import atomic_folder
 
 
 def to_unit(images: torch.Tensor, value_range=(-1.0, 1.0), normalize: str = "clamp") -> torch.Tensor:
@@ -35,21 +34,9 @@ def save_folder(folder: Path, images: torch.Tensor, filenames: list[str], value_
         raise ValueError(f"{len(images)} images for {len(filenames)} file names")
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "an existing file, not a folder", str(folder))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder gets the usual mode
-    try:
+    with atomic_folder(folder) as tmp:
         for img, fname in zip(to_unit(images, value_range, normalize), filenames, strict=True):
             save_image(img, tmp / fname)
-        if folder.is_dir():
-            for fname in filenames:
-                os.replace(tmp / fname, folder / fname)
-        else:
-            os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
