@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# the digit accuracy of ddpm_digits needs the LeNet evaluator: trained once (~2 min), then cached
 demo: install
-	$(PY) -m genda experiment=ddpm_digits
+	$(PY) -m genda.evaluate train-evaluator --domain mnistm --scale cpu
+	$(PY) -m genda experiment=ddpm_digits scale=cpu
 
 test: install
 	$(PY) -m pytest -q
@@ -45,7 +47,7 @@ bench: install
 	$(PY) -m benchmarks
 
 reproduce-report: install
-	$(PY) -m genda.report run --scale $(SCALE) --jobs $(JOBS)
+	$(PY) -m genda.reproduce --scale $(SCALE) --jobs $(JOBS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

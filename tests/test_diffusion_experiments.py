@@ -71,3 +71,18 @@ def test_ddim_faces_with_a_course_style_checkpoint_noises_and_gt(tmp_path: Path)
     assert json.loads((second / "artifacts" / "eval.json").read_text())["mse"] == 0.0
     bad = genda(*common, f"hydra.run.dir={tmp_path / 'bad'}", "model.net.channel=64")
     assert bad.returncode == 2 and "does not match" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_diffusion_tasks_keep_their_former_names() -> None:
+    """Configs stored in checkpoints written before the split name genda.tasks.diffusion.*: those
+    targets stay allowed and build the same task; the noise readers stay importable there."""
+    from hydra.utils import get_class
+
+    from genda import targets
+    from genda.tasks import ddim_faces, diffusion
+
+    for name in ("genda.tasks.diffusion.DDIMFaceTask", "genda.tasks.ddim_faces.DDIMFaceTask",
+                 "genda.tasks.diffusion.ConditionalDDPMTask"):
+        assert targets.is_allowed(name), name
+    assert issubclass(get_class("genda.tasks.diffusion.DDIMFaceTask"), ddim_faces.DDIMFaceTask)
+    assert diffusion.read_noise_dir is ddim_faces.read_noise_dir and diffusion.load_course_unet is ddim_faces.load_course_unet

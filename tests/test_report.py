@@ -1,4 +1,4 @@
-"""The report pieces without training: manifest expansion, skip/resume planning, the builder
+"""The report pieces without training: manifest expansion, the builder
 on fabricated run dirs (every section, hyperparameter tables, training curves, the baselines'
 sources, failed and missing runs, a DSN column), and Chromium rendering."""
 
@@ -21,7 +21,6 @@ from genda.report import doc as D
 from genda.report.build import ART, SECTIONS, build_report
 from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
 from genda.report.records import mean_std
-from genda.report.runner import command_overrides, compose_config, plan
 
 from .conftest import EXPERIMENTS
 
@@ -118,36 +117,6 @@ def test_repo_manifest_names_existing_experiments(tmp_path: Path) -> None:
     assert len(m.expand("smoke", tmp_path)) == len({r.run_dir for r in m.expand("smoke", tmp_path)})
 
 
-def test_plan_skips_only_complete_runs_with_the_same_config(tmp_path: Path) -> None:
-    m = _manifest(
-        tmp_path, {"runs": {"c": {"experiment": "classifier_mnist", "item": "classifier"}}}
-    )
-    run = m.expand("smoke", tmp_path)[0]
-    wanted = compose_config(command_overrides(run, "smoke", "g", ["logger.mode=disabled"]))
-    assert wanted["trainer"]["max_steps"] == 4 and wanted["group"] == "g" and wanted["seed"] == 0
-    assert plan(run, wanted) == "fresh"
-    run.run_dir.mkdir(parents=True)
-    (run.run_dir / "config.yaml").write_text(yaml.safe_dump(wanted))
-    (run.run_dir / "status.json").write_text('{"state": "interrupted", "step": 2}')
-    assert plan(run, wanted) == "fresh"  # no checkpoint to resume from
-    (run.run_dir / "checkpoints").mkdir()
-    (run.run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    assert plan(run, wanted) == "resume"
-    (run.run_dir / "status.json").write_text('{"state": "complete", "step": 4}')
-    assert plan(run, wanted) == "skip"
-    other = compose_config(
-        command_overrides(run, "smoke", "g", ["logger.mode=disabled", "trainer.max_steps=5"])
-    )
-    assert plan(run, other) == "fresh"
-    w_and_b = compose_config(
-        command_overrides(run, "smoke", "other-group", ["logger.mode=offline"])
-    )
-    assert (
-        w_and_b["logger"]["mode"] == "offline" and plan(run, w_and_b) == "skip"
-    )  # cannot change results
-    assert compose_config(["experiment=no_such_experiment"]) is None
-
-
 # -- the builder on fabricated run dirs ----------------------------------------------------
 def _png(path: Path, w: int, h: int, seed: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +171,7 @@ def _fake_runs(m, root: Path) -> None:
                 run,
                 "faces_embedded",
                 {"fid": 100.0 + seed, "kid": 0.01 + seed / 1000, "kid_std": 0.002,
-                 "face_score_hog": 50.0, "face_score_real_hog": 90.0},
+                 "face_score_hog": 50.0, "face_score_real_hog": 90.0, "diversity": 0.8},
                 {
                     "first32.png": "png",
                     "eval.json": {"n_real": 64, "n_fake": 16, "face_detector": "hog"},
@@ -304,7 +273,12 @@ def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None
         in gan_a
     )
     assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "0, 1" in gan_a
-    assert "| 10.50 ± 0.71 (2 seeds) | 50.0 ± 0.0 (2 seeds) | 90.0 ± 0.0 (2 seeds) | hog |" in gan_a  # KID ×10³, faces
+    assert "| 10.50 ± 0.71 (2 seeds) | 0.80 ± 0.00 (2 seeds) | 50.0 ± 0.0 (2 seeds) | 90.0 ± 0.0 (2 seeds) | hog |" in gan_a  # KID ×10³, diversity, faces
+    # every section opens with its verdict, computed from its own numbers
+    verdicts = [x for x in md.splitlines() if x.startswith("**Verdict** — ")]
+    assert any("B < A: " in v and "no collapse (diversity ≥ 0.25): " in v for v in verdicts), verdicts
+    assert any("M→U: DANN ≥ source only + 5: " in v for v in verdicts), verdicts
+    assert any("val reconstruction" in v for v in verdicts) and any("evaluator accuracy" in v for v in verdicts)
     uda = next(x for x in md.splitlines() if x.startswith("| M→U |"))
     assert "mnistm (embedded stand-in) → uci_digits (embedded stand-in)" in uda
     assert (

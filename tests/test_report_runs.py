@@ -1,11 +1,11 @@
-"""`python -m genda.report` end to end: a failing run is reported while the rest completes,
+"""`python -m genda.reproduce` end to end: a failing run is reported while the rest completes,
 a second invocation trains nothing, an interrupted run resumes, and the smoke-scale report of
-the real manifest has every section with no broken image links."""
+the real manifest has every section with no broken image links (`python -m genda.report build`
+re-renders it from the run dirs)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -31,10 +31,12 @@ FIXTURE = {
 
 
 def _report(tmp: Path, command: str, *args: str, manifest: Path | None = None):
-    base = [command, "--runs", str(tmp / "runs"), "--out", str(tmp / "out")]
+    """`run`: python -m genda.reproduce (trains, then builds); `build`: python -m genda.report build."""
+    module, base = ("genda.reproduce", []) if command == "run" else ("genda.report", [command])
+    base += ["--runs", str(tmp / "runs"), "--out", str(tmp / "out")]
     if manifest is not None:
         base += ["--manifest", str(manifest)]
-    return genda(*base, *args, module="genda.report", timeout=3600)
+    return genda(*base, *args, module=module, timeout=3600)
 
 
 def _last(tmp: Path, scale: str = "smoke") -> dict[str, dict]:
@@ -49,7 +51,14 @@ def test_failed_run_is_reported_rest_completes_and_rerun_trains_nothing(tmp_path
     manifest.write_text(yaml.safe_dump(FIXTURE, sort_keys=False))
     # two at once (--jobs 2): the failure of one does not disturb the other
     first = _report(
-        tmp_path, "run", "--scale", "smoke", "--jobs", "2", "logger.mode=disabled", manifest=manifest
+        tmp_path,
+        "run",
+        "--scale",
+        "smoke",
+        "--jobs",
+        "2",
+        "logger.mode=disabled",
+        manifest=manifest,
     )
     assert first.returncode == 0, first.stderr
     last = _last(tmp_path)
@@ -128,11 +137,3 @@ def test_smoke_report_of_the_manifest(tmp_path: Path) -> None:
     assert done and all(again[k]["action"] == "skipped" for k in done)
     rebuilt = _report(tmp_path, "build")
     assert rebuilt.returncode == 0 and "wrote" in rebuilt.stdout
-
-
-def test_parallel_jobs_share_the_cores() -> None:
-    from genda.report.runner import threads_per_job
-
-    assert threads_per_job(1) == {}
-    env = threads_per_job(2)
-    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))

@@ -1,6 +1,6 @@
 """Stops a scheduler can trust (issue 14, part 3): SIGTERM/SIGINT checkpoint, write status.json
 `interrupted` and exit 143/130; the printed resume line works as printed; a resume with another
-config is refused and changes nothing; `genda.report run` forwards the signal to its runs."""
+config is refused and changes nothing; `genda.reproduce` forwards the signal to its runs."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_report_runner_forwards_sigterm_to_its_runs(tmp_path: Path) -> None:
                                "trainer.log_every=1"]},
         "next": {"experiment": "classifier_mnist", "item": "classifier"},
     }}, sort_keys=False))
-    runner = subprocess.Popen([sys.executable, "-m", "genda.report", "run", "--runs", str(tmp_path / "runs"),
+    runner = subprocess.Popen([sys.executable, "-m", "genda.reproduce", "--runs", str(tmp_path / "runs"),
                                "--out", str(tmp_path / "out"), "--manifest", str(manifest), "--scale", "smoke",
                                "logger.mode=disabled"],
                               cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -28,7 +28,9 @@ SCALES = ("smoke", "cpu", "full")
 
 
 def _by_scale(smoke: Any, cpu: Any, full: Any, *, _root_: DictConfig) -> Any:
-    """`${s:SMOKE,CPU,FULL}` picks the value for the selected `scale.name`."""
+    """`${s:SMOKE,CPU,FULL}` picks the value for the selected `scale.name`. conf/ no longer uses
+    it (per-scale values are files: conf/<group>/<name>/<scale>.yaml, see conf/config.yaml); kept
+    for command-line overrides and configs written with it, e.g. `'trainer.max_steps=${s:4,200,5000}'`."""
     name = OmegaConf.select(_root_, "scale.name", default="cpu")
     if name not in SCALES:
         raise ConfigError(f"scale={name!r}: use one of {', '.join(SCALES)}")

@@ -1,20 +1,27 @@
-"""`python -m genda.evaluate {fid,kid,faces,mse,csv,accuracy} ...`: score folders the course's way.
+"""`python -m genda.evaluate {fid,kid,faces,mse,csv,accuracy,run,train-evaluator} ...`: score folders the course's way.
 
 Each prints one line `<metric> <value> n=<n> time=<s>s ...`, `--json PATH` also writes it as JSON;
 bad input ends with one line `genda.evaluate: error: ...` and exit status 2.
+
+`train-evaluator --domain D [--scale S]` is the one step that trains genda's LeNet digit evaluator
+(experiment classifier_mnist on D's real training split) into the cache, where the digit-accuracy
+metric of ddpm_digits (`DigitEvaluator.for_domain`) loads it; the metric itself never trains.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from genda.errors import DataError, GendaError
+from genda.config import SCALES
+from genda.errors import ConfigError, DataError, GendaError
 from genda.train.validate import check_device
 
 PROG = "genda.evaluate"
@@ -169,6 +176,121 @@ def _run(args: argparse.Namespace) -> dict:
             "checkpoint": str(ckpt), "out": str(out), "scores": final}
 
 
+# overrides train-evaluator passes on: where data and cache live, W&B, the device; nothing that
+# changes what is learnt (the cache key is recipe, domain, scale and data folder only)
+_EVALUATOR_KEYS = ("paths.", "logger.", "logger", "trainer.accelerator", "trainer.devices")
+
+
+def _evaluator_overrides(overrides: Sequence[str]) -> list[str]:
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if "=" not in o or not any(key == k or (k.endswith(".") and key.startswith(k)) for k in _EVALUATOR_KEYS):
+            raise ConfigError(f"train-evaluator: override {o!r} not passed on; give paths.*, logger.*, "
+                              f"trainer.accelerator or trainer.devices (the evaluator's recipe is fixed)")
+    return list(overrides)
+
+
+def _compose(overrides: list[str]):
+    """The resolved config `python -m genda` would run with (one ConfigError if it does not compose)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from genda.config import CONF_DIR, check_overrides, register_resolvers
+
+    check_overrides(overrides)
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+            OmegaConf.resolve(cfg)
+    except GendaError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a Hydra/OmegaConf error: its first line
+        raise ConfigError(f"train-evaluator: {str(e).strip().splitlines()[0]}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    return cfg
+
+
+def train_evaluator(domain: str, scale: str = "cpu", overrides: Sequence[str] = (),
+                    device: str | None = None, quiet: bool = False) -> dict:
+    """Train `domain`'s LeNet evaluator (experiment classifier_mnist with data.domain=`domain` at
+    `scale`) in its cache run dir, where `DigitEvaluator.for_domain` reads it; nothing to do when it
+    is there, an interrupted one resumes. `overrides`: paths.* (data_dir, cache_dir), logger.*,
+    trainer.accelerator/devices. Returns {run_dir, checkpoint, trained (now), acc, n}."""
+    from genda.data.domain import default_cache_dir, domain_names
+    from genda.kernel import file_lock
+    from genda.metrics.accuracy import (
+        EVALUATOR_EXPERIMENT,
+        evaluator_dir,
+        evaluator_lock,
+        evaluator_trained,
+    )
+
+    if domain not in domain_names():
+        raise DataError(f"--domain {domain!r}: unknown; known: {', '.join(domain_names())}")
+    extra = _evaluator_overrides(overrides)
+    if device:
+        extra.append(f"trainer.accelerator={'cpu' if device == 'cpu' else 'gpu'}")
+    base = [f"experiment={EVALUATOR_EXPERIMENT}", f"data.domain={domain}", f"scale={scale}"]
+    cfg = _compose([*base, *extra])
+    cache_dir = cfg.data.get("cache_dir") or default_cache_dir()  # as the metric's run resolves them
+    data_dir = cfg.data.get("data_dir")
+    run_dir = evaluator_dir(domain, cache_dir, scale, data_dir)
+    trained = False
+    with file_lock(evaluator_lock(run_dir)):  # parallel commands train once; a metric waits for it
+        if not evaluator_trained(run_dir):  # an interrupted training resumes from its last.ckpt
+            cmd = [sys.executable, "-m", "genda", *base, "logger.mode=disabled", "trainer.progress=false",
+                   f"paths.cache_dir={cache_dir}", *([f"paths.data_dir={data_dir}"] if data_dir else []),
+                   *extra, f"hydra.run.dir={run_dir}"]
+            if not quiet:
+                print(f"[{PROG}] training the LeNet evaluator on {domain} ({scale}) -> {run_dir}",
+                      file=sys.stderr, flush=True)
+            _run_training(cmd, domain, quiet)
+            trained = True
+            if not evaluator_trained(run_dir):
+                raise DataError(f"training the evaluator for domain {domain!r} ended without a complete "
+                                f"run in {run_dir}")
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    return {"run_dir": run_dir, "checkpoint": run_dir / "checkpoints" / "best.ckpt", "trained": trained,
+            "acc": summary.get("acc"), "n": summary.get("n", "-")}
+
+
+def _run_training(cmd: list[str], domain: str, quiet: bool) -> None:
+    """Run the evaluator's `python -m genda` (its stderr shown as it comes unless quiet); a failure
+    is one DataError with the run's last line."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    last = "no output"
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.strip():
+                last = line.strip()
+            if not quiet:
+                sys.stderr.write(line)
+        proc.wait()
+    except KeyboardInterrupt:  # the run got the Ctrl-C too: it checkpoints, then exits
+        proc.wait()
+        print(f"{PROG}: error: interrupted; run the same command again to resume the evaluator's training",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    if proc.returncode != 0:
+        raise DataError(f"training the evaluator for domain {domain!r} failed: {last}")
+
+
+def _train_evaluator(args: argparse.Namespace) -> dict:
+    r = train_evaluator(args.domain, args.scale, args.overrides, device=args.device)
+    if not r["trained"]:
+        print(f"{PROG}: note: the evaluator for {args.domain} ({args.scale}) is already trained; nothing to do",
+              file=sys.stderr)
+    acc = r["acc"]
+    return {"metric": "val_acc", "value": float(acc) if isinstance(acc, int | float) else float("nan"),
+            "n": r["n"], "checkpoint": str(r["checkpoint"]), "out": str(r["run_dir"]), "trained": r["trained"],
+            "domain": args.domain, "scale": args.scale}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage block
         self.exit(2, f"{PROG}: error: {message}\n")
@@ -222,6 +344,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", choices=("best", "last"), default="best")
     s.add_argument("--n", type=int, help="images to generate and score (default: the run's own)")
     s.set_defaults(run=_run)
+    s = sub.add_parser("train-evaluator", parents=[common], help="train genda's LeNet digit evaluator for a "
+                       "domain into the cache, where ddpm_digits' digit accuracy loads it (once per domain/scale)")
+    s.add_argument("--domain", required=True, help="the digits it learns, e.g. mnistm (ddpm_digits' data.domain)")
+    s.add_argument("--scale", choices=SCALES, default="cpu", help="the scale of the runs it scores (default cpu)")
+    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="paths.data_dir=..., paths.cache_dir=..., logger.*, trainer.accelerator/devices")
+    s.set_defaults(run=_train_evaluator)
     return p
 
 

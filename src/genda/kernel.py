@@ -1,6 +1,7 @@
-"""genda's low kernel: atomic file writes and inter-process locks, used by every room (data,
-metrics, train, report) so none of them imports another for a small utility. Imports only the
-standard library and filelock."""
+"""genda's low kernel: atomic file writes, inter-process locks and the checkpoint readers, used
+by every room (data, metrics, tasks, train, report) so none of them imports another for a small
+utility. Imports only the standard library, filelock and genda.errors (torch lazily, in the
+checkpoint readers)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from filelock import FileLock
+
+from genda.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+
+CKPT_FORMAT = "genda-ckpt-1"  # the `format` key of every genda checkpoint (genda.train.checkpoint)
 
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) for the block, so parallel runs
-    (`genda.report run --jobs N`) build one shared cache entry once instead of racing."""
+    (`genda.reproduce --jobs N`) build one shared cache entry once instead of racing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path)):
@@ -92,3 +100,48 @@ def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
                     os.replace(src, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- reading checkpoints (written by genda.train.checkpoint; read by metrics, tasks, train) ----------
+
+
+def resolve_in_run_dir(run_dir: Path, which: str = "last") -> Path:
+    """`<run_dir>/checkpoints/{last,best}.ckpt`; accepts a run dir or its checkpoints folder."""
+    for cand in (run_dir / "checkpoints" / f"{which}.ckpt", run_dir / f"{which}.ckpt"):
+        if cand.is_file():
+            return cand
+    raise CheckpointError(f"no {which}.ckpt under {run_dir} (is it a genda run dir?)")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Load and validate a genda checkpoint (a run dir reads its last.ckpt) with
+    torch.load(weights_only=True): plain tensors and containers only, nothing unpickles arbitrary
+    objects. One clear CheckpointError for a missing, torn or foreign file."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        path = resolve_in_run_dir(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__} (truncated or not a torch file?)") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise CheckpointError(f"{path} is not a genda checkpoint (format {CKPT_FORMAT} expected)")
+    return ckpt
+
+
+def load_module_state(module: torch.nn.Module, state: dict, name: str, path: str = "checkpoint") -> None:
+    """Strict load with an error that says which network does not fit."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or bad:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                  else f"shape mismatch at {bad[0]}: {tuple(state[bad[0]].shape)} vs {tuple(own[bad[0]].shape)}")
+        raise CheckpointError(f"{path}: network '{name}' does not match this model ({detail}); "
+                              f"was it saved by another experiment or model config?")
+    module.load_state_dict(state)

@@ -1,13 +1,16 @@
 """Digit accuracy the way the course scores generated digits: with genda's own LeNet evaluator (a
-genda classifier checkpoint) or with the course's `Classifier.pth` (its LeNet, its preprocessing)."""
+genda classifier checkpoint) or with the course's `Classifier.pth` (its LeNet, its preprocessing).
+
+A metric only loads evaluators. genda's cached LeNet for a domain is trained by an explicit step,
+`python -m genda.evaluate train-evaluator --domain D [--scale S]` (genda.evaluate), into
+`evaluator_dir(...)`, where `DigitEvaluator.for_domain` finds it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import subprocess
-import sys
+import shlex
 from pathlib import Path
 
 import torch
@@ -16,12 +19,56 @@ from omegaconf import OmegaConf
 
 from genda.config import build, stored_config
 from genda.data.folders import decode, png_names
-from genda.errors import CheckpointError, DataError
-from genda.kernel import file_lock
+from genda.errors import CheckpointError, ConfigError, DataError
+from genda.kernel import CKPT_FORMAT, file_lock, load_module_state, resolve_in_run_dir
 from genda.models.course_lenet import COURSE_KEYS, CourseLeNet, course_normalize
-from genda.train import checkpoint as ckpt_io
 
 EVALUATOR_RECIPE = "lenet-v1"  # bump when the evaluator's training recipe changes
+EVALUATOR_EXPERIMENT = "classifier_mnist"  # the recipe: this experiment with data.domain=<domain>
+
+
+class EvaluatorNotTrained(ConfigError):
+    """The cached LeNet evaluator of a domain is not there (or unfinished); `command` trains it."""
+
+    def __init__(self, message: str, run_dir: Path, command: str) -> None:
+        super().__init__(message)
+        self.run_dir, self.command = run_dir, command
+
+
+def evaluator_dir(domain: str, cache_dir: str | os.PathLike, scale: str = "cpu",
+                  data_dir: str | None = None) -> Path:
+    """The run dir of `domain`'s LeNet evaluator in the cache, one per recipe, domain, scale and
+    data folder: written by `python -m genda.evaluate train-evaluator`, read by `for_domain`."""
+    key = hashlib.sha256(f"{EVALUATOR_RECIPE}|{domain}|{scale}|{data_dir}".encode()).hexdigest()[:12]
+    return Path(cache_dir) / "evaluators" / f"lenet_{domain}_{scale}_{key}"
+
+
+def evaluator_lock(run_dir: Path) -> Path:
+    """The lock file held while an evaluator trains (and while a metric checks for it)."""
+    return run_dir.parent / f".{run_dir.name}.lock"
+
+
+def evaluator_trained(run_dir: Path) -> bool:
+    """Whether the evaluator run in `run_dir` finished (status complete, best.ckpt written)."""
+    status = run_dir / "status.json"
+    try:
+        done = json.loads(status.read_text()).get("state") == "complete"
+    except (OSError, ValueError, AttributeError):
+        return False
+    return done and (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def train_evaluator_command(domain: str, scale: str = "cpu", data_dir: str | None = None,
+                            cache_dir: str | os.PathLike | None = None) -> str:
+    """The command that trains `domain`'s evaluator where `for_domain` will look for it."""
+    from genda.data.domain import default_cache_dir
+
+    parts = ["python", "-m", "genda.evaluate", "train-evaluator", "--domain", domain, "--scale", scale]
+    if data_dir:
+        parts.append(f"paths.data_dir={data_dir}")
+    if cache_dir is not None and Path(cache_dir) != default_cache_dir():
+        parts.append(f"paths.cache_dir={cache_dir}")
+    return shlex.join(parts)
 
 
 class DigitEvaluator:
@@ -49,13 +96,13 @@ class DigitEvaluator:
         path, raw, course = read_classifier(path)
         if course is not None:
             net = CourseLeNet()
-            ckpt_io.load_module_state(net, course, "course LeNet", str(path))
+            load_module_state(net, course, "course LeNet", str(path))
             return cls(net.to(device), source=str(path), preprocess="course")
         cfg = stored_config(raw["config"], str(path))  # allow-list checked before anything is built
         if not str(OmegaConf.select(cfg, "model._target_", default="")).endswith("ClassifierTask"):
             raise CheckpointError(f"{path} is not a classifier run (model is {cfg.model.get('_target_')})")
         net = build(cfg, "model.net")
-        ckpt_io.load_module_state(net, raw["modules"]["net"], "net", str(path))
+        load_module_state(net, raw["modules"]["net"], "net", str(path))
         normalize = str(OmegaConf.select(cfg, "data.normalize", default="tanh"))
         if normalize == "tanh":
             return cls(net.to(device), source=str(path))
@@ -70,25 +117,17 @@ class DigitEvaluator:
     @classmethod
     def for_domain(cls, domain: str, cache_dir: str | os.PathLike, device: str | torch.device = "cpu",
                    scale: str = "cpu", data_dir: str | None = None) -> DigitEvaluator:
-        """The evaluator trained on `domain`'s real training split (trained once, then cached)."""
-        key = hashlib.sha256(f"{EVALUATOR_RECIPE}|{domain}|{scale}|{data_dir}".encode()).hexdigest()[:12]
-        run_dir = Path(cache_dir) / "evaluators" / f"lenet_{domain}_{scale}_{key}"
-        best = run_dir / "checkpoints" / "best.ckpt"
-        status = run_dir / "status.json"
-        with file_lock(run_dir.parent / f".{run_dir.name}.lock"):  # parallel runs: train once
-            done = status.is_file() and json.loads(status.read_text()).get("state") == "complete"
-            if not (best.is_file() and done):  # an interrupted training resumes from its last.ckpt
-                cmd = [sys.executable, "-m", "genda", "experiment=classifier_mnist", f"data.domain={domain}",
-                       f"scale={scale}", "logger.mode=disabled", "trainer.progress=false",
-                       f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache_dir}"]
-                if data_dir:
-                    cmd.append(f"paths.data_dir={data_dir}")
-                print(f"[genda] training the LeNet evaluator on {domain} ({scale}) -> {run_dir}", file=sys.stderr)
-                proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                if proc.returncode != 0 or not best.is_file():
-                    tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
-                    raise DataError(f"training the evaluator for domain {domain!r} failed: {tail}")
-        return cls.from_checkpoint(best, device)
+        """The evaluator trained on `domain`'s real training split, from the cache. Loads only:
+        a missing one is EvaluatorNotTrained naming the `python -m genda.evaluate train-evaluator`
+        command that trains it (a training in progress is waited for)."""
+        run_dir = evaluator_dir(domain, cache_dir, scale, data_dir)
+        with file_lock(evaluator_lock(run_dir)):  # held by train-evaluator while it trains
+            ready = evaluator_trained(run_dir)
+        if not ready:
+            command = train_evaluator_command(domain, scale, data_dir, cache_dir)
+            raise EvaluatorNotTrained(f"no trained LeNet evaluator for domain {domain!r} at scale {scale} "
+                                      f"(looked in {run_dir}); train it once with `{command}`", run_dir, command)
+        return cls.from_checkpoint(run_dir / "checkpoints" / "best.ckpt", device)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
@@ -129,7 +168,7 @@ def read_classifier(path: str | os.PathLike) -> tuple[Path, dict, dict[str, torc
     for a genda checkpoint); anything else is one CheckpointError naming the file."""
     path = Path(path)
     if path.is_dir():
-        path = ckpt_io.resolve_in_run_dir(path)
+        path = resolve_in_run_dir(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -144,8 +183,8 @@ def read_classifier(path: str | os.PathLike) -> tuple[Path, dict, dict[str, torc
         raise CheckpointError(f"{path}: neither a genda checkpoint (no 'format' key) nor the course's "
                               f"Classifier.pth (a dict with 'state_dict' holding exactly "
                               f"{COURSE_KEYS[0]} ... {COURSE_KEYS[-1]}); found {_describe(raw)}")
-    if raw["format"] != ckpt_io.FORMAT:
-        raise CheckpointError(f"{path} is not a genda checkpoint (format {ckpt_io.FORMAT} expected)")
+    if raw["format"] != CKPT_FORMAT:
+        raise CheckpointError(f"{path} is not a genda checkpoint (format {CKPT_FORMAT} expected)")
     return path, raw, None
 
 
@@ -154,7 +193,7 @@ def check_classifier(path: str | os.PathLike) -> str:
     or a genda checkpoint's stored config against the allow-list. Builds nothing from the file."""
     path, raw, course = read_classifier(path)
     if course is not None:
-        ckpt_io.load_module_state(CourseLeNet(), course, "course LeNet", str(path))
+        load_module_state(CourseLeNet(), course, "course LeNet", str(path))
         return "course"
     stored_config(raw["config"], str(path))
     return "genda"

@@ -35,16 +35,40 @@ def dann_lambda(progress: float, lambda_max: float = 1.0, gamma: float = 10.0) -
     return lambda_max * (2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0)
 
 
+class DomainBatchNorm2d(nn.Module):
+    """Domain-specific batch normalisation (Chang et al., "Domain-Specific Batch Normalization
+    for Unsupervised Domain Adaptation", CVPR 2019): one BatchNorm2d (statistics and affine
+    parameters) per domain, all other weights shared. `domain` (set by the owning extractor before
+    each forward) picks the branch: 0 = source, 1 = target."""
+
+    def __init__(self, channels: int, domains: int = 2) -> None:
+        super().__init__()
+        self.bns = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(domains))
+        self.domain = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bns[self.domain](x)
+
+
 @register_target
 class DannCNN(nn.Module):
     """The DANN paper's MNIST extractor: conv5x5 32, pool, conv5x5 48, pool (ReLU).
-    x: (B, C, 28, 28) -> (B, 768). `batch_norm` adds BN after each conv (common re-implementations)."""
+    x: (B, C, 28, 28) -> (B, 768). `batch_norm` adds BN after each conv (common re-implementations);
+    `domain_bn` makes those BNs domain-specific (`DomainBatchNorm2d`): call `forward(x, domain)`
+    with domain 0 (source) or 1 (target) and give each domain its own batch."""
 
     def __init__(
-        self, in_channels: int = 3, batch_norm: bool = False, dropout: float = 0.0
+        self, in_channels: int = 3, batch_norm: bool = False, dropout: float = 0.0,
+        domain_bn: bool = False,
     ) -> None:
         super().__init__()
-        norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
+        self.domain_specific = bool(batch_norm and domain_bn)
+        if self.domain_specific:
+            norm = lambda c: DomainBatchNorm2d(c)  # noqa: E731
+        elif batch_norm:
+            norm = lambda c: nn.BatchNorm2d(c)  # noqa: E731
+        else:
+            norm = lambda c: nn.Identity()  # noqa: E731
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, 32, 5),
             norm(32),
@@ -59,8 +83,18 @@ class DannCNN(nn.Module):
         )
         self.out_features = 48 * 4 * 4
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: int = 0) -> torch.Tensor:
+        if self.domain_specific:
+            for m in self.net:
+                if isinstance(m, DomainBatchNorm2d):
+                    m.domain = int(domain)
         return self.net(x)
+
+
+def encode(encoder: nn.Module, x: torch.Tensor, domain: int) -> torch.Tensor:
+    """`encoder(x)`, telling an extractor with domain-specific BN which domain `x` is from
+    (0 source, 1 target)."""
+    return encoder(x, domain) if getattr(encoder, "domain_specific", False) else encoder(x)
 
 
 @register_target

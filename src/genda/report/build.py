@@ -14,8 +14,8 @@ from pathlib import Path
 
 from genda.report import doc as D
 from genda.report.core import ART, Core, load_baselines
-from genda.report.manifest import Manifest
-from genda.report.runner import FINISHED_FORMAT, report_group
+from genda.report.manifest import Manifest, report_group
+from genda.report.records import FINISHED_FORMAT
 from genda.report.sections import MODULES
 
 __all__ = ["ART", "SECTIONS", "Builder", "build_report", "load_baselines", "training_time_line"]
@@ -39,7 +39,7 @@ def training_time_line(runners: list[dict]) -> str:
         except (KeyError, TypeError, ValueError):
             continue
     if not timed:
-        return "Training time: not recorded (no run was executed by `genda.report run`)."
+        return "Training time: not recorded (no run was executed by `genda.reproduce`)."
     start, end = min(t[0] for t in timed), max(t[1] for t in timed)
     fmt = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))  # noqa: E731
     return (f"Training time, as last executed: {sum(t[2] for t in timed) / 60:.1f} run-minutes over "

@@ -1,5 +1,9 @@
 """The report manifest (`experiments/manifest.yaml`): which runs the report needs.
 
+Pure data, read by both sides: the report builder learns from it which runs exist, where their
+dirs are and how to label them; `genda.reproduce` (above the report) trains those runs. Parsing
+it trains nothing, so it lives here, where the report may import it.
+
 Each entry names an experiment, extra overrides, an optional sweep (its product becomes
 variants) and a seed count; `expand` turns it into concrete runs with fixed run dirs
 `<root>/<scale>/<entry>[/<variant>]/seed<k>`, so a rerun finds what an earlier one wrote.
@@ -96,6 +100,11 @@ class Manifest:
                 f"--only {only!r} matches no manifest entry; known: {', '.join(known)}"
             )
         return runs
+
+
+def report_group(manifest: Manifest, scale: str) -> str:
+    """The W&B group shared by all runs of one report build."""
+    return f"{manifest.group}-{scale}"
 
 
 def _slug(s: str) -> str:

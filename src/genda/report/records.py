@@ -1,4 +1,8 @@
-"""Read-only views of finished run dirs: state, resolved config, metrics, artefacts, data."""
+"""Read-only views of finished run dirs: state, resolved config, metrics, artefacts, data.
+
+The files a run dir holds besides the run's own (`runner.json`, and `runner_last.json` per
+scale) are written by `genda.reproduce`; their names and formats are defined here, where the
+report reads them, so the report never imports the trainer."""
 
 from __future__ import annotations
 
@@ -11,8 +15,30 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from genda.report.manifest import Run
-from genda.report.runner import RUNNER_FILE, read_json, saved_config
+
+RUNNER_FILE = "runner.json"  # per run dir: the reproducer's record of its last execution
+RUNNER_LAST_FILE = "runner_last.json"  # per <root>/<scale>: what the last invocation did
+FINISHED_FORMAT = "%Y-%m-%d %H:%M:%S"  # runner.json "finished" (local time)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path))
+    except Exception:
+        return None
 
 
 @dataclass

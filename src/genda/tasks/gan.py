@@ -23,6 +23,21 @@ LOSSES = ("bce", "hinge", "wasserstein")
 FACE_DOMAINS = ("faces", "faces_embedded", "faces_synthetic", "celeba")
 
 
+def diversity_ratio(fake: torch.Tensor, real: torch.Tensor, max_images: int = 2048) -> float:
+    """Mode-collapse check: the mean per-pixel standard deviation across generated images divided
+    by the same for real images (uint8 (N, C, H, W), resized to the generated size). About 1 for
+    a generator as varied as the data; near 0 when every image is the same (collapse)."""
+    real = real[:max_images].float()
+    if real.shape[-2:] != fake.shape[-2:]:
+        real = torch.nn.functional.interpolate(real, size=fake.shape[-2:], mode="bilinear",
+                                               antialias=True, align_corners=False)
+    if real.shape[1] != fake.shape[1]:
+        real = real.mean(1, keepdim=True).expand(-1, fake.shape[1], -1, -1)
+    spread_real = float(real.std(0).mean())
+    spread_fake = float(fake[:max_images].float().cpu().std(0).mean())
+    return spread_fake / spread_real if spread_real > 0 else float("nan")
+
+
 def fixed_noise(n: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:
     """(n, dim) standard normal noise, identical on every device for a seed."""
     return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed)).to(device)
@@ -73,11 +88,13 @@ class ImageEvaluator:
 
     def __call__(self, images: torch.Tensor, data) -> dict[str, float]:
         """images: (N, C, H, W) float in the data's range -> {fid, kid, kid_std, kid_subset_size, n_real,
-        n_fake[, face_score_<detector>, face_score_real_<detector>]} (face scores in %)."""
+        n_fake, diversity[, face_score_<detector>, face_score_real_<detector>]} (face scores in %;
+        diversity: `diversity_ratio`, near 0 reads as mode collapse)."""
         uint8 = data.to_uint8(images)
         ref = self._reference(data, images.device)
         res = self._fid.score(uint8, ref, kid=self.cfg.get("kid"))
-        out = {"fid": float(res["fid"]), "n_real": int(res["n_real"]), "n_fake": int(res["n_fake"])}
+        out = {"fid": float(res["fid"]), "n_real": int(res["n_real"]), "n_fake": int(res["n_fake"]),
+               "diversity": diversity_ratio(uint8, self._real)}
         if "kid" in res:
             out.update(kid=float(res["kid"]), kid_std=float(res["kid_std"]), kid_subset_size=int(res["kid_subset_size"]))
         if self.wants_faces(data):

@@ -20,11 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from genda.errors import ConfigError
-from genda.models.dann import dann_lambda, grad_reverse
+from genda.models.dann import dann_lambda, encode, grad_reverse
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
 
 MODES = ("source_only", "dann", "target_only")
+DOMAINS = {"source": 0, "target": 1}  # the branch of a domain-specific BN extractor
 LR_SCHEDULES = ("none", "anneal", "cosine_restarts")
 
 
@@ -58,7 +59,7 @@ def val_features(
     """Features (N, D) and labels (N,) of a domain's whole val split."""
     feats, labels = [], []
     for b in ctx.batches("val", domain=domain):
-        feats.append(encoder(b["image"]).float())
+        feats.append(encode(encoder, b["image"], DOMAINS[domain]).float())
         labels.append(b["label"])
     return torch.cat(feats), torch.cat(labels)
 
@@ -113,6 +114,31 @@ def write_feature_artifacts(
     ctx.out.log_figure("tsne/domain", ctx.out.path("tsne_domain.png"))
 
 
+def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
+    """Minimum Class Confusion (Jin et al., "Minimum Class Confusion for Versatile Domain
+    Adaptation", ECCV 2020, eq. 1-6) of target logits (B, C): temperature-scaled probabilities,
+    entropy-based example weights, the class-correlation matrix normalised per row, and the mean
+    over classes of its off-diagonal mass (0 = no two classes confused)."""
+    b, c = logits.shape
+    p = F.softmax(logits / temperature, dim=1)
+    entropy = -(p * torch.log(p + 1e-5)).sum(1).detach()
+    w = 1.0 + torch.exp(-entropy)
+    w = (b * w / w.sum()).unsqueeze(1)
+    corr = (p * w).t() @ p
+    corr = corr / corr.sum(1, keepdim=True)
+    return (corr.sum() - corr.trace()) / c
+
+
+def pseudo_label_loss(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confidence-thresholded self-training (pseudo-labels, Lee 2013; the fixed threshold of
+    FixMatch, Sohn et al. 2020): cross-entropy of target logits against their own arg-max where the
+    detached softmax confidence is >= `threshold`, averaged over the whole batch; and the fraction
+    of the batch that passed."""
+    conf, label = F.softmax(logits.detach(), 1).max(1)
+    mask = (conf >= threshold).float()
+    return (F.cross_entropy(logits, label, reduction="none") * mask).mean(), mask.mean()
+
+
 def annealed_lr(
     optimizer: torch.optim.Optimizer, max_steps: int, alpha: float, beta: float
 ) -> torch.optim.lr_scheduler.LambdaLR:
@@ -151,6 +177,11 @@ class UDATask(Task):
         anneal_beta: float = 0.75,
         tsne_points: int = 1000,
         restart_steps: int = 1000,
+        mcc_weight: float = 0.0,
+        mcc_temperature: float = 2.5,
+        pseudo_weight: float = 0.0,
+        pseudo_threshold: float = 0.95,
+        name: str | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -169,6 +200,16 @@ class UDATask(Task):
             raise ConfigError(f"model.restart_steps={restart_steps}: the cosine period in steps, at least 1")
         self.restart_steps = int(restart_steps)
         self.tsne_points = int(tsne_points)
+        self.mcc_weight, self.mcc_temperature = float(mcc_weight), float(mcc_temperature)
+        self.pseudo_weight, self.pseudo_threshold = float(pseudo_weight), float(pseudo_threshold)
+        if self.mcc_temperature <= 0:
+            raise ConfigError(f"model.mcc_temperature={mcc_temperature}: must be > 0")
+        if not 0.0 < self.pseudo_threshold <= 1.0:
+            raise ConfigError(f"model.pseudo_threshold={pseudo_threshold}: use a value in (0, 1]")
+        if mode == "target_only" and (self.mcc_weight or self.pseudo_weight):
+            raise ConfigError("model.mcc_weight / model.pseudo_weight are target-side UDA losses: "
+                              "not with model.mode=target_only")
+        self._name = name
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"net": self._optimizer(self.parameters())}
@@ -183,7 +224,17 @@ class UDATask(Task):
     @property
     def method(self) -> str:
         """The method's name in eval.json and plot titles (subclasses such as DSN override it)."""
-        return self.mode
+        if self._name:
+            return self._name
+        extras = [n for n, w in (("mcc", self.mcc_weight), ("pseudo", self.pseudo_weight)) if w]
+        return "+".join([self.mode, *extras]) if extras else self.mode
+
+    def extract(self, xs: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        """Features of the source then the target batch, (len(xs) + len(xt), D): one pass over
+        both (shared BN statistics), or one pass per domain with domain-specific BN."""
+        if getattr(self.features, "domain_specific", False):
+            return torch.cat([self.features(xs, 0), self.features(xt, 1)])
+        return self.features(torch.cat([xs, xt]))
 
     def lambda_at(self, progress: float) -> float:
         """Gradient-reversal coefficient at training progress p (0 outside `dann` mode)."""
@@ -192,19 +243,30 @@ class UDATask(Task):
     def training_step(self, batch: dict, ctx: StepContext) -> dict:
         src, tgt = batch["source"], batch["target"]
         n = len(src["image"])
-        f = self.features(torch.cat([src["image"], tgt["image"]]))
+        f = self.extract(src["image"], tgt["image"])
         labelled, y = (f[n:], tgt["label"]) if self.mode == "target_only" else (f[:n], src["label"])
         logits = self.classifier(labelled)
         cls_loss = F.cross_entropy(logits, y)
         lam = self.lambda_at(ctx.progress)
         dom_loss, dom_acc = _domain_loss(self.domain_classifier(grad_reverse(f, lam)), n)
-        ctx.update("net", cls_loss + dom_loss)
+        loss, logs = cls_loss + dom_loss, {}
+        if self.mcc_weight or self.pseudo_weight:
+            target_logits = self.classifier(f[n:])
+            if self.mcc_weight:
+                logs["mcc_loss"] = mcc_loss(target_logits, self.mcc_temperature)
+                loss = loss + self.mcc_weight * logs["mcc_loss"]
+            if self.pseudo_weight:
+                logs["pseudo_loss"], logs["pseudo_frac"] = pseudo_label_loss(
+                    target_logits, self.pseudo_threshold)
+                loss = loss + self.pseudo_weight * ctx.progress * logs["pseudo_loss"]
+        ctx.update("net", loss)
         return {
             "cls_loss": cls_loss,
             "domain_loss": dom_loss,
             "domain_acc": dom_acc,
             "acc": (logits.argmax(1) == y).float().mean(),
             "lambda": lam,
+            **logs,
         }
 
     def _evaluate(self, ctx: StepContext):
@@ -214,7 +276,7 @@ class UDATask(Task):
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Class indices (N,) of preprocessed target images (`python -m genda.predict`): extractor
         + label head, the path `validate` scores the target with (eval mode: BN running stats)."""
-        return self.classifier(self.features(images)).argmax(1)
+        return self.classifier(encode(self.features, images, DOMAINS["target"])).argmax(1)
 
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:

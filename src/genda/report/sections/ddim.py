@@ -4,7 +4,7 @@ interpolation, the MSE against ground truth, hyperparameters and the training lo
 from __future__ import annotations
 
 from genda.report import doc as D
-from genda.report import figures
+from genda.report import figures, verdicts
 from genda.report.core import ART, Core, _eta
 from genda.report.records import RunRecord, mean_std
 from genda.report.sections.ddpm import loss_curves
@@ -21,7 +21,9 @@ def render(b: Core) -> None:
         add = b.doc.add
         r = b.first_ok(recs)
         ev = r.json_artifact("eval.json") or {}
-        add(D.Heading(b.label(recs), 3), D.Para(b.provenance(recs)), *b.failures(recs))
+        eta0 = [x for x in recs if x.ok and (_eta(x) or 0.0) == 0.0]
+        add(D.Heading(b.label(recs), 3), verdicts.ddim(eta0), D.Para(b.provenance(recs)),
+            *b.failures(recs))
         add(
             D.Para(
                 f"UNet weights: {ev.get('weights', 'not recorded')}; noises: "
@@ -34,7 +36,6 @@ def render(b: Core) -> None:
         for key, what in (("ddim_slerp", "slerp"), ("ddim_lerp", "linear interpolation")):
             add(b.image(r, r.artifact(*ART[key]),
                         f"{what} between noise 00 and 01, α = 0, 0.1, …, 1 (η = 0)", what, 760))
-        eta0 = [x for x in recs if x.ok and (_eta(x) or 0.0) == 0.0]
         mse = mean_std([x.value("mse") for x in eta0], digits=2)
         add(
             D.Table(

@@ -4,6 +4,7 @@ hyperparameters and the training loss."""
 from __future__ import annotations
 
 from genda.report import doc as D
+from genda.report import verdicts
 from genda.report.core import ART, Core, _int
 from genda.report.figures import series
 from genda.report.records import RunRecord, mean_std
@@ -34,6 +35,7 @@ def render(b: Core) -> None:
         steps = ", ".join(map(str, ev.get("reverse_process_timesteps", []))) or "not recorded"
         add(
             D.Heading(b.label(recs), 3),
+            verdicts.ddpm(recs),
             D.Para(b.provenance(recs)),
             *b.failures(recs),
             loss_curves(b, recs, "DDPM"),

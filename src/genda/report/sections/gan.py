@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from genda.report import doc as D
+from genda.report import verdicts
 from genda.report.core import ART, Core
 from genda.report.records import RunRecord, face_detectors, kid_text, mean_std
 
@@ -60,6 +61,7 @@ def render(b: Core) -> None:
                 b.label(recs),
                 mean_std([r.value("fid") for r in ok]),
                 kid_text(ok),
+                mean_std([r.value("diversity") for r in ok]),
                 mean_std([r.face_score() for r in ok], digits=1),
                 mean_std([r.face_score(real=True) for r in ok], digits=1),
                 face_detectors(ok),
@@ -72,17 +74,18 @@ def render(b: Core) -> None:
         )
     add(
         D.Table(
-            ["method", "FID ↓", "KID ×10³ ↓", "face score ↑ (%)", "real val face score (%)",
+            ["method", "FID ↓", "KID ×10³ ↓", "diversity", "face score ↑ (%)", "real val face score (%)",
              "face detector", "n_real / n_fake", "sampling", "data", "seeds", "run dir"],
             rows,
             f"FID and KID (pytorch-fid InceptionV3 pool3, weights: {b.fid_weights(groups)}; KID: "
             "unbiased MMD², cubic polynomial kernel, 100 subsets of min(1000, n)) and face score (% "
-            "of images with exactly one face; hog: dlib HOG as the course's face_recognition, mtcnn: "
+            "of images with exactly one face; diversity: per-pixel spread of the generated images over the real ones, about 1 when as varied as the data, near 0 when collapsed; hog: dlib HOG as the course's face_recognition, mtcnn: "
             "facenet-pytorch) of the run's final images, beside the same detector's score of the "
             f"real val images (the ceiling); sampling: generation time of the final images, first "
             f"seed; scale {b.scale}",
         )
     )
+    add(verdicts.gan(groups))
     oks = [[r for r in recs if r.ok] for recs in groups.values()]
     add(
         *b.course_table(

@@ -5,32 +5,39 @@ sources, hyperparameters per method, training curves per pair and t-SNE per meth
 from __future__ import annotations
 
 from genda.report import doc as D
+from genda.report import verdicts
 from genda.report.core import ART, LEGEND_WIDTH, Core, cite, load_baselines, sources_table
 from genda.report.figures import series
 from genda.report.records import RunRecord, mean_std
 
 ITEM = "uda"
 TITLE = "Domain adaptation: DANN and the improved methods (ADDA, DSN)"
-METHODS = ("source_only", "dann", "target_only", "adda", "dsn")
-OPTIONAL = ("dsn",)  # a column only when the manifest has such runs
+METHODS = ("source_only", "dann", "target_only", "adda", "mcc", "dsn")
+OPTIONAL = ("mcc", "dsn")  # a column only when the manifest has such runs
+IMPROVED = ("mcc", "dsn")  # the methods beyond ADDA, checked against DANN by the verdicts
 NAMES = {
     "source_only": "trained on source",
     "dann": "DANN",
     "target_only": "trained on target",
     "adda": "ADDA",
+    "mcc": "DANN + MCC",
     "dsn": "DSN",
 }
 
 
 def method(r: RunRecord) -> str:
-    """source_only | dann | target_only (the UDA task's mode) | adda | dsn."""
-    target = str((r.config.get("model") or {}).get("_target_", ""))
+    """source_only | dann | target_only (the UDA task's mode) | adda | mcc (a UDA run with the
+    MCC loss) | dsn."""
+    model = r.config.get("model") or {}
+    target = str(model.get("_target_", ""))
+    if float(model.get("mcc_weight") or 0.0) > 0:
+        return "mcc"
     exp = r.run.entry.experiment
     if target.endswith("DSNTask") or exp.startswith("dsn"):
         return "dsn"
     if target.endswith("ADDATask") or exp.startswith("adda"):
         return "adda"
-    mode = (r.config.get("model") or {}).get("mode") or dict(r.run.variant).get("model.mode")
+    mode = model.get("mode") or dict(r.run.variant).get("model.mode")
     return str(mode or "dann")
 
 
@@ -118,8 +125,10 @@ def render(b: Core) -> None:
             rows,
             f"Target val accuracy (%), mean ± std over seeds; scale {b.scale}",
         ),
-        *reference_tables(),
     )
+    add(*(verdicts.uda(pair, by, [m for m in IMPROVED if m in methods], NAMES)
+           for pair, by in pairs.items()))
+    add(*reference_tables())
     by_method: dict[str, list[RunRecord]] = {}
     for by in pairs.values():
         for m, recs in by.items():

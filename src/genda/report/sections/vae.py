@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from genda.report import doc as D
-from genda.report import figures
+from genda.report import figures, verdicts
 from genda.report.core import ART, LEGEND_WIDTH, Core
 from genda.report.records import RunRecord, face_detectors, kid_text, mean_std
 from genda.report.sections.gan import sampling_text
@@ -21,7 +21,8 @@ def render(b: Core) -> None:
     for recs in groups.values():
         r, add = b.first_ok(recs), b.doc.add
         ok = [x for x in recs if x.ok]
-        add(D.Heading(b.label(recs), 3), D.Para(b.provenance(recs)), *b.failures(recs))
+        add(D.Heading(b.label(recs), 3), verdicts.vae(recs), D.Para(b.provenance(recs)),
+            *b.failures(recs))
         caption = "Learning curves: reconstruction MSE and KL (train: logged means; val)"
         own = r.artifact(*ART["vae_curves"])  # the run's own figure, else drawn here
         curve = None if own else figures.curves(

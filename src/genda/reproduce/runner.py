@@ -1,4 +1,4 @@
-"""Runs the manifest: one `python -m genda` subprocess per run, each in a fixed run dir.
+"""Trains the manifest's runs: one `python -m genda` subprocess per run, each in a fixed run dir.
 
 A run is skipped when its `status.json` says complete AND its `config.yaml` equals the config
 Hydra composes now from the same overrides (so an edited experiment, manifest or default is
@@ -30,17 +30,18 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from genda.config import CONF_DIR
-from genda.report.manifest import Manifest, Run
+from genda.report.manifest import Manifest, Run, report_group
+from genda.report.records import (
+    FINISHED_FORMAT,
+    RUNNER_FILE,
+    RUNNER_LAST_FILE,
+    read_json,
+    saved_config,
+)
 
-RUNNER_FILE = "runner.json"
-FINISHED_FORMAT = "%Y-%m-%d %H:%M:%S"  # runner.json "finished" (local time)
 LOG_FILE = "runner.log"
 NOT_RESULTS = ("logger", "group", "tags", "trainer.progress", "trainer.resume")
-
-
-def report_group(manifest: Manifest, scale: str) -> str:
-    """The W&B group shared by all runs of one report build."""
-    return f"{manifest.group}-{scale}"
+TAG = "[reproduce]"
 
 
 def command_overrides(run: Run, scale: str, group: str, extra: list[str]) -> list[str]:
@@ -75,23 +76,6 @@ def compose_config(overrides: list[str]) -> dict | None:
     return OmegaConf.to_container(OmegaConf.create(text))
 
 
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def saved_config(run_dir: Path) -> dict | None:
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        return None
-    try:
-        return OmegaConf.to_container(OmegaConf.load(path))
-    except Exception:
-        return None
-
-
 class _Stop:
     """The first SIGTERM/SIGINT the runner receives, and the live runs to forward it to."""
 
@@ -99,7 +83,8 @@ class _Stop:
         self.signum: int | None = None
         self.procs: set[subprocess.Popen] = set()
 
-    def handle(self, signum: int, frame) -> None:  # no locks: it runs between bytecodes of any thread
+    def handle(self, signum: int, frame) -> None:
+        # no locks: it runs between bytecodes of any thread
         if self.signum is None:
             self.signum = signum
         for proc in list(self.procs):
@@ -214,6 +199,35 @@ def execute(run: Run, overrides: list[str], action: str, env: dict | None = None
     return out
 
 
+def train_evaluators(runs: list[Run], scale: str, extra: list[str], say=print) -> None:
+    """Before any run starts: train (or find cached) the digit evaluator each run's entry names
+    (`evaluator: <domain>` in the manifest) with `python -m genda.evaluate train-evaluator`, so the
+    runs only load it. A failure is reported in one line; those runs then record no accuracy."""
+    domains = list(dict.fromkeys(str(d) for r in runs if (d := r.entry.info.get("evaluator"))))
+    passed = [o for o in extra if o.lstrip("+~").startswith(("paths.", "logger."))]
+    for domain in domains:
+        if _STOP.signum is not None:
+            return
+        cmd = [sys.executable, "-m", "genda.evaluate", "train-evaluator", "--domain", domain,
+               "--scale", scale, *passed]
+        say(f"{TAG} evaluator for {domain} ({scale}): {' '.join(cmd[1:])}")
+        t0 = time.time()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        _STOP.start(proc)
+        try:
+            out, _ = proc.communicate()
+        finally:
+            _STOP.procs.discard(proc)
+        lines = [x for x in (out or "").splitlines() if x.strip()]
+        last = lines[-1] if lines else "no output"
+        if proc.returncode == 0:
+            say(f"{TAG} evaluator for {domain}: ready in {time.time() - t0:.0f} s ({last})")
+        else:
+            say(f"{TAG} evaluator for {domain} failed (exit {proc.returncode}): {last}; "
+                "its runs will record no digit accuracy")
+
+
 def threads_per_job(jobs: int) -> dict[str, str]:
     """Environment for one of `jobs` parallel runs: an equal share of the cores each, so the
     runs do not oversubscribe the CPU (torch's OpenMP pool spins when it is oversubscribed)."""
@@ -246,8 +260,10 @@ def run_manifest(
 
     # ETA: each run's own time from its last runner.json (an earlier build at this scale), else
     # the mean of the runs finished so far; the remaining sum spread over the `jobs` workers
-    previous = {r.name: float((read_json(r.run_dir / RUNNER_FILE) or {}).get("seconds") or 0) or None
-                for r in runs}
+    previous = {
+        r.name: float((read_json(r.run_dir / RUNNER_FILE) or {}).get("seconds") or 0) or None
+        for r in runs
+    }
     finished: dict[str, float] = {}
     started = time.time()
 
@@ -269,7 +285,7 @@ def run_manifest(
         overrides = command_overrides(run, scale, group, list(extra or []))
         with lock:  # Hydra's global state: compose one config at a time
             action = plan(run, compose_config(overrides))
-        tag = f"[report] ({i}/{len(runs)}) {run.name}"
+        tag = f"{TAG} ({i}/{len(runs)}) {run.name}"
         if action == "skip":
             with lock:
                 finished[run.name] = 0.0
@@ -281,14 +297,21 @@ def run_manifest(
         out = execute(run, overrides, "resumed" if action == "resume" else "ran", env)
         with lock:
             finished[run.name] = out.seconds
-        say(f"{tag}: {out.state} in {out.seconds:.0f} s" + (f" ({out.error})" if out.error else "")
-            + (headline(run.run_dir) if out.state == "complete" else "") + eta())
+        say(
+            f"{tag}: {out.state} in {out.seconds:.0f} s"
+            + (f" ({out.error})" if out.error else "")
+            + (headline(run.run_dir) if out.state == "complete" else "")
+            + eta()
+        )
         return out
 
     _STOP.signum = None
     main = threading.current_thread() is threading.main_thread()
-    old = {s: signal.signal(s, _STOP.handle) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    old = (
+        {s: signal.signal(s, _STOP.handle) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    )
     try:
+        train_evaluators(runs, scale, list(extra or []), say)
         if jobs <= 1:
             outcomes = [one(i, run) for i, run in enumerate(runs, 1)]
         else:
@@ -301,22 +324,33 @@ def run_manifest(
     if _STOP.signum is not None:
         name = signal.Signals(_STOP.signum).name
         done = [o.run.name for o in outcomes if o.state == "interrupted"]
-        say(f"[report] {name}: stopped; interrupted (checkpointed, resumed by the next `run`): "
-            f"{', '.join(done) or 'none'}")
+        say(
+            f"{TAG} {name}: stopped; interrupted (checkpointed, resumed by the next run): "
+            f"{', '.join(done) or 'none'}"
+        )
         raise SystemExit(128 + _STOP.signum)
     return outcomes
 
 
-_HEADLINES = (("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("accuracy", "accuracy {:.2%}"),
-              ("target_acc", "target acc {:.2%}"), ("acc", "acc {:.2%}"), ("mse", "MSE {:.2f}"),
-              ("loss", "loss {:.4g}"))
+_HEADLINES = (
+    ("fid", "FID {:.1f}"),
+    ("kid", "KID {:.4f}"),
+    ("accuracy", "accuracy {:.2%}"),
+    ("target_acc", "target acc {:.2%}"),
+    ("acc", "acc {:.2%}"),
+    ("mse", "MSE {:.2f}"),
+    ("loss", "loss {:.4g}"),
+)
 
 
 def headline(run_dir: Path) -> str:
     """`: FID 81.3, KID 0.0412` — the run's headline numbers from its summary.json ('' if none)."""
     summary = read_json(run_dir / "summary.json") or {}
-    parts = [fmt.format(summary[k]) for k, fmt in _HEADLINES
-             if isinstance(summary.get(k), int | float) and not isinstance(summary.get(k), bool)]
+    parts = [
+        fmt.format(summary[k])
+        for k, fmt in _HEADLINES
+        if isinstance(summary.get(k), int | float) and not isinstance(summary.get(k), bool)
+    ]
     return f": {', '.join(parts[:2])}" if parts else ""
 
 
@@ -333,4 +367,4 @@ def _write_log(folder: Path, outcomes: list[Outcome]) -> None:
         }
         for o in outcomes
     ]
-    (folder / "runner_last.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (folder / RUNNER_LAST_FILE).write_text(json.dumps(rows, indent=2) + "\n")

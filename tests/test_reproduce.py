@@ -1,0 +1,76 @@
+"""`genda.reproduce`, the room above the report that trains the manifest's runs: skip/resume
+planning, the cores shared by parallel runs, and its command line (the report's old `run` names
+it). The end-to-end runs are in test_report_runs.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genda.report.__main__ import main as report_main
+from genda.report.manifest import load_manifest
+from genda.reproduce.__main__ import main as reproduce_main
+from genda.reproduce.runner import command_overrides, compose_config, plan, threads_per_job
+
+
+def _manifest(tmp_path: Path, spec: dict):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
+    return load_manifest(path)
+
+
+def test_plan_skips_only_complete_runs_with_the_same_config(tmp_path: Path) -> None:
+    m = _manifest(
+        tmp_path, {"runs": {"c": {"experiment": "classifier_mnist", "item": "classifier"}}}
+    )
+    run = m.expand("smoke", tmp_path)[0]
+    wanted = compose_config(command_overrides(run, "smoke", "g", ["logger.mode=disabled"]))
+    assert wanted["trainer"]["max_steps"] == 4 and wanted["group"] == "g" and wanted["seed"] == 0
+    assert plan(run, wanted) == "fresh"
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "config.yaml").write_text(yaml.safe_dump(wanted))
+    (run.run_dir / "status.json").write_text('{"state": "interrupted", "step": 2}')
+    assert plan(run, wanted) == "fresh"  # no checkpoint to resume from
+    (run.run_dir / "checkpoints").mkdir()
+    (run.run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert plan(run, wanted) == "resume"
+    (run.run_dir / "status.json").write_text('{"state": "complete", "step": 4}')
+    assert plan(run, wanted) == "skip"
+    other = compose_config(
+        command_overrides(run, "smoke", "g", ["logger.mode=disabled", "trainer.max_steps=5"])
+    )
+    assert plan(run, other) == "fresh"
+    w_and_b = compose_config(
+        command_overrides(run, "smoke", "other-group", ["logger.mode=offline"])
+    )
+    assert (
+        w_and_b["logger"]["mode"] == "offline" and plan(run, w_and_b) == "skip"
+    )  # cannot change results
+    assert compose_config(["experiment=no_such_experiment"]) is None
+
+
+# -- the builder on fabricated run dirs ----------------------------------------------------
+
+
+def test_parallel_jobs_share_the_cores() -> None:
+    assert threads_per_job(1) == {}
+    env = threads_per_job(2)
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+
+
+def test_report_run_names_the_new_command_and_trains_nothing(tmp_path: Path, capsys) -> None:
+    args = ["--scale", "smoke", "--only", "ddpm", "--runs", str(tmp_path / "runs")]
+    assert report_main(["run", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"python -m genda.reproduce {' '.join(args)}" in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_reproduce_refuses_a_word_that_is_no_override(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        reproduce_main(["run", "--scale", "smoke", "--runs", str(tmp_path / "runs")])
+    assert e.value.code == 2 and "not a Hydra override (key=value): run" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
