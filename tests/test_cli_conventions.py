@@ -23,6 +23,19 @@ def test_help_opens_with_genda_and_lists_experiments(tmp_path):
     assert "experiment: " in r.stdout and "ddpm_digits" in r.stdout and "dann_mnistm_usps" in r.stdout
 
 
+def test_help_lists_only_the_groups_a_user_picks(tmp_path):
+    """Not the per-scale folders (conf/experiment/dcgan_a/{smoke,cpu,full}.yaml) Hydra would list."""
+    r = genda("--help", cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert not [x for x in lines if x.startswith("experiment/")]
+    start = next(i for i, x in enumerate(lines) if x.startswith("== Config groups")) + 1
+    listed = dict(x.split(": ", 1) for x in lines[start:lines.index("", start)])
+    assert sorted(listed) == ["data", "experiment", "hparams_search", "logger", "metrics", "model",
+                              "paths", "scale", "trainer"]
+    assert "dcgan_a" in listed["experiment"].split(", ")
+
+
 def test_experimental_rerun_is_refused(tmp_path):
     (tmp_path / "x.pickle").write_bytes(b"not a pickle")
     r = genda("--experimental-rerun", str(tmp_path / "x.pickle"), cwd=tmp_path, timeout=120)

@@ -18,6 +18,7 @@ from genda.errors import CheckpointError
 from genda.train import checkpoint as ckpt_io
 
 from .conftest import ROOT, genda, read_jsonl
+from .faults import genda_killed_at
 
 BASE = ["experiment=classifier_mnist", "scale=smoke", "logger.mode=disabled", "trainer.progress=false"]
 
@@ -47,7 +48,7 @@ def test_resume_after_sigkill_is_exact(tmp_path: Path) -> None:
     steps = ["trainer.max_steps=8", "trainer.checkpoint_every=4", "trainer.val_every=3"]
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     genda(*BASE, *steps, f"hydra.run.dir={straight}", check=True)
-    killed = genda(*BASE, *steps, f"hydra.run.dir={broken}", "trainer.fault.kill_at_step=4")
+    killed = genda_killed_at(4, *BASE, *steps, f"hydra.run.dir={broken}")
     assert killed.returncode == -signal.SIGKILL
     assert ckpt_io.load(broken / "checkpoints" / "last.ckpt")["step"] == 4
     resumed = genda(*BASE, *steps, f"hydra.run.dir={broken}", check=True)

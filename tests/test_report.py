@@ -4,6 +4,7 @@ sources, failed and missing runs, a DSN column), and Chromium rendering."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -327,22 +328,64 @@ def test_doc_escapes_html_and_renders_inline_marks(tmp_path: Path) -> None:
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="Debian package chromium not installed "
     "(apt-get install -y chromium) — cannot render report.html headless",
 )
-def test_report_html_renders_in_chromium(fake_report: Path, tmp_path: Path) -> None:
-    """Screenshot is not blank, and every <img> decoded (naturalWidth > 0) in the DOM."""
-    page = tmp_path / "page.html"
-    probe = (
-        "<script>window.addEventListener('load',()=>{const i=[...document.images];"
-        "document.body.setAttribute('data-loaded',i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});"
-        "</script></body>"
-    )
-    page.write_text((fake_report / "report.html").read_text().replace("</body>", probe))
+PAGE_WIDTH = 1280  # px: the browser window the report is laid out in
+
+# Injected before </body>: on load, opens every <details> and measures the page's own layout,
+# then writes the numbers as JSON into <pre id="layout-report"> (read back from --dump-dom).
+#  legend:   rendered width of each <img data-legend> (figures with a legend: t-SNE, curves)
+#  overflow: block elements whose content is wider than their box (scrollWidth > clientWidth)
+#  outside:  elements whose box sticks out of the body's content box (the page column)
+#  broken:   words drawn on more than one line: every word of a <th>, and words of up to 20
+#            characters in other text (long tokens may wrap at their <wbr> points); a line
+#            break after a hyphen ("stand-/in") does not break a word
+LAYOUT_PROBE = r"""<script>
+window.addEventListener('load', () => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const doc = document.documentElement, body = document.body, bs = getComputedStyle(body);
+  const box = body.getBoundingClientRect();
+  const left = box.left + parseFloat(bs.paddingLeft), right = box.right - parseFloat(bs.paddingRight);
+  const what = el => el.tagName.toLowerCase() + ' "' + el.textContent.trim().slice(0, 70) + '"';
+  const imgs = [...document.images];
+  const out = {viewport: doc.clientWidth, scrollWidth: doc.scrollWidth, height: doc.scrollHeight,
+    images: imgs.length, loaded: imgs.filter(x => x.complete && x.naturalWidth > 0).length,
+    legend: [], overflow: [], outside: [], broken: []};
+  for (const im of imgs.filter(x => 'legend' in x.dataset))
+    out.legend.push({alt: im.alt, width: im.getBoundingClientRect().width, natural: im.naturalWidth});
+  const blocks = 'h1,h2,h3,p,td,th,caption,figcaption,figure,pre,summary,details,table,div';
+  for (const el of document.querySelectorAll(blocks)) {
+    if (el.scrollWidth > el.clientWidth + 1)
+      out.overflow.push(what(el) + ': ' + el.scrollWidth + ' > ' + el.clientWidth + ' px');
+    const r = el.getBoundingClientRect();
+    if (r.width && (r.left < left - 1 || r.right > right + 1))
+      out.outside.push(what(el) + ': ' + Math.round(r.left) + '..' + Math.round(r.right)
+                       + ' px, page ' + Math.round(left) + '..' + Math.round(right));
+  }
+  for (const el of document.querySelectorAll('th,td,p,caption,figcaption,h1,h2,h3,summary')) {
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n; (n = walk.nextNode());) {
+      for (const m of n.data.matchAll(/[^\s-]+-?/g)) {
+        if (el.tagName !== 'TH' && m[0].length > 20) continue;
+        const range = document.createRange();
+        range.setStart(n, m.index); range.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map(x => Math.round(x.bottom)));
+        if (lines.size > 1) out.broken.push(what(el) + ': "' + m[0] + '" on ' + lines.size + ' lines');
+      }
+    }
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'layout-report';
+  pre.textContent = JSON.stringify(out);
+  body.appendChild(pre);
+});
+</script>"""
+
+
+def _chromium(tmp_path: Path, *args: str) -> str:
     flags = [
         "--headless",
         "--no-sandbox",
@@ -352,28 +395,72 @@ def test_report_html_renders_in_chromium(fake_report: Path, tmp_path: Path) -> N
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--hide-scrollbars",
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
-    dom = subprocess.run(
-        [str(CHROMIUM), *flags, "--dump-dom", "--virtual-time-budget=5000", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    loaded = re.search(r'data-loaded="(\d+)/(\d+)"', dom)
-    assert loaded, "page did not finish loading"
-    assert loaded.group(1) == loaded.group(2) and int(loaded.group(2)) > 10
+    done = subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
+def _layout(page_html: str, tmp_path: Path) -> tuple[dict, Path]:
+    """The layout numbers LAYOUT_PROBE measures in headless Chromium, PAGE_WIDTH px wide,
+    and the probed copy of the page."""
+    page = tmp_path / "page.html"
+    page.write_text(page_html.replace("</body>", LAYOUT_PROBE + "</body>"))
+    dom = _chromium(tmp_path, f"--window-size={PAGE_WIDTH},1000", "--dump-dom",
+                    "--virtual-time-budget=5000", page.as_uri())
+    found = re.search(r'<pre id="layout-report">(.*?)</pre>', dom, re.S)
+    assert found, "page did not finish loading (no layout report in the dumped DOM)"
+    return json.loads(html.unescape(found.group(1))), page
+
+
+def _assert_reads_well(lay: dict) -> None:
+    assert PAGE_WIDTH - 20 <= lay["viewport"] <= PAGE_WIDTH, lay["viewport"]  # less a scrollbar
+    assert lay["loaded"] == lay["images"], f"{lay['loaded']} of {lay['images']} images decoded"
+    narrow = [x for x in lay["legend"] if x["width"] < 600]
+    assert lay["legend"] and not narrow, f"figures with a legend shown under 600 px: {narrow}"
+    assert lay["scrollWidth"] <= lay["viewport"], "the page scrolls sideways"
+    assert not lay["overflow"], "text overflows its box:\n" + "\n".join(lay["overflow"])
+    assert not lay["outside"], "boxes stick out of the page:\n" + "\n".join(lay["outside"])
+    assert not lay["broken"], "words broken across lines:\n" + "\n".join(lay["broken"])
+
+
+@needs_chromium
+def test_report_html_renders_in_chromium(fake_report: Path, tmp_path: Path) -> None:
+    """Chromium at 1280 px: every <img> decodes, figures with a legend are >= 600 px wide, no
+    text overflows its cell or the page, no word (headers: "seeds") breaks mid-word; the
+    full-page screenshot (kept as chromium_screenshot.png beside the report) is not blank."""
+    lay, page = _layout((fake_report / "report.html").read_text(), tmp_path)
+    assert lay["images"] > 10 and len(lay["legend"]) >= 8 + 2 + 5  # t-SNE, VAE's, curves
+    _assert_reads_well(lay)
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri()],
-        capture_output=True,
-        timeout=120,
-    )
+    height = min(lay["height"], 16000)
+    _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={PAGE_WIDTH},{height}", page.as_uri())
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert (
-        pixels.shape == (3000, 1200) and pixels.std() > 10
-    )  # text, tables and images, not a blank page
+    assert pixels.shape == (height, PAGE_WIDTH) and pixels.std() > 10  # not a blank page
     shutil.copyfile(shot, fake_report / "chromium_screenshot.png")
+
+
+@needs_chromium
+def test_long_tokens_wrap_and_short_figures_with_legends_are_widened(tmp_path: Path) -> None:
+    """doc.py's CSS on bad cases: tokens far wider than a cell, a caption or the page, an
+    11-column table, a code line longer than the page, a 430-px curves figure."""
+    path = "runs/" + "/".join(["a_very_long_folder_name_without_spaces"] * 8)
+    _png(tmp_path / "img" / "x__curves.png", 430, 330)
+    _png(tmp_path / "img" / "x__grid.png", 40, 20)
+    d = D.Document("t " + "x" * 300)
+    d.add(
+        D.Para(f"see `{path}` and {'y' * 400}"),
+        D.Table(["run", "seeds", "data", *[f"metric {i} ↓" for i in range(8)]],
+                [[f"[{path}]({path})", "0, 1, 2", "faces_embedded (embedded stand-in)",
+                  *[f"{i}.00 ± 0.00 (3 seeds)" for i in range(8)]]], "caption " + "z" * 300),
+        D.Image(tmp_path / "img" / "x__curves.png", f"curves of {path}"),
+        D.Gallery([D.Image(tmp_path / "img" / "x__grid.png", "grid", 640), D.Missing(path)]),
+        D.Code("#" * 500 + "\n" + path, "long"),
+    )
+    lay, _ = _layout(D.to_html(d), tmp_path)
+    _assert_reads_well(lay)
+    assert [round(x["width"]) for x in lay["legend"]] == [600]  # the curves, not the grid
 
 
 def test_training_time_line_sums_runs_and_spans_first_start_to_last_finish() -> None:

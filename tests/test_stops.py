@@ -19,6 +19,7 @@ import yaml
 from genda.train import checkpoint as ckpt_io
 
 from .conftest import ROOT, genda, read_jsonl
+from .faults import genda_killed_at
 
 BASE = ["experiment=classifier_mnist", "scale=smoke", "logger.mode=disabled", "trainer.progress=false"]
 ENV = {**os.environ, "WANDB_SILENT": "true", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
@@ -88,8 +89,8 @@ def test_signal_checkpoints_exits_nonzero_and_the_printed_line_resumes(tmp_path:
 @pytest.mark.slow
 def test_status_json_names_the_step_of_every_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    killed = genda(*BASE, "trainer.max_steps=8", "trainer.checkpoint_every=2", "trainer.fault.kill_at_step=6",
-                   f"hydra.run.dir={run}", cwd=tmp_path)
+    killed = genda_killed_at(6, *BASE, "trainer.max_steps=8", "trainer.checkpoint_every=2",
+                             f"hydra.run.dir={run}", cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "running" and status["step"] == 6

@@ -37,9 +37,23 @@ def _by_scale(smoke: Any, cpu: Any, full: Any, *, _root_: DictConfig) -> Any:
     return {"smoke": smoke, "cpu": cpu, "full": full}[name]
 
 
+def _config_groups() -> str:
+    """`${genda_groups:}` (the `--help` page, conf/config.yaml): one `group: option, ...` line per
+    group a user picks (conf/<group>/*.yaml). Hydra's own `$APP_CONFIG_GROUPS` also lists the
+    per-scale folders (`experiment/dcgan_a: cpu, full, smoke`), which are not choices."""
+    lines = []
+    for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        if options:
+            lines.append(f"{group.name}: {', '.join(options)}\n")
+    return "".join(lines)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("s"):
         OmegaConf.register_new_resolver("s", _by_scale)
+    if not OmegaConf.has_resolver("genda_groups"):
+        OmegaConf.register_new_resolver("genda_groups", _config_groups)
 
 
 register_resolvers()

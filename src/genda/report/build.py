@@ -15,7 +15,7 @@ from pathlib import Path
 from genda.report import doc as D
 from genda.report.core import ART, Core, load_baselines
 from genda.report.manifest import Manifest, report_group
-from genda.report.records import FINISHED_FORMAT
+from genda.report.records import FINISHED_FORMAT, REPRODUCE_FILE, read_json
 from genda.report.sections import MODULES
 
 __all__ = ["ART", "SECTIONS", "Builder", "build_report", "load_baselines", "training_time_line"]
@@ -50,6 +50,16 @@ def training_time_line(runners: list[dict]) -> str:
 class Builder(Core):
     """Collects the run records of one scale and renders the report into `out_dir`."""
 
+    def wall_time_line(self) -> str:
+        """' End to end: N min ...' from the last `genda.reproduce` of this scale ('' if none)."""
+        rec = read_json(self.runs_root / self.scale / REPRODUCE_FILE) or {}
+        if "seconds_to_build" not in rec:
+            return ""
+        return (f" **End to end: {rec['seconds_to_build'] / 60:.1f} min** (the last `python -m "
+                f"genda.reproduce --scale {self.scale}`, started {rec.get('started', '?')} with "
+                f"--jobs {rec.get('jobs', '?')}: evaluator training and every run it executed or "
+                "skipped, up to this page's build).")
+
     def sections(self) -> dict[str, str]:
         """The sections of this report: the items the manifest has runs of, then the rest."""
         have = {r.run.entry.item for r in self.records}
@@ -67,6 +77,7 @@ class Builder(Core):
                 f"{n['complete']} complete, {n['failed']} failed, {n['interrupted']} interrupted, "
                 f"{n['not run']} not run (of {len(self.records)}). "
                 + training_time_line([r.runner for r in self.records])
+                + self.wall_time_line()
             ),
             D.Para(
                 "Every number below names its data — an **embedded stand-in** built offline by genda "

@@ -71,6 +71,7 @@ class Core:
         seeds: int | None = None,
     ) -> None:
         self.manifest, self.scale, self.out = manifest, scale, Path(out_dir)
+        self.runs_root = Path(runs_root)
         self.records = [
             RunRecord.read(r) for r in manifest.expand(scale, Path(runs_root), seeds=seeds)
         ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,17 @@ class Image:
     path: Path  # a file under the report's img/ folder
     caption: str
     width: int = 0  # HTML display width in px (0: natural size, capped by the page)
+    legend: bool | None = None  # carries a legend (None: if named like a t-SNE or curves figure)
+
+    @property
+    def has_legend(self) -> bool:
+        return self.legend if self.legend is not None else bool(LEGEND_NAMES.search(self.path.stem))
+
+
+# Figures with a legend (core.LEGEND_WIDTH = 640 px for t-SNE; curve panels are 430 px a
+# panel) are shown at least LEGEND_MIN_PX wide and smoothly scaled, so their text stays legible.
+LEGEND_NAMES = re.compile(r"tsne|curves")
+LEGEND_MIN_PX = 600
 
 
 @dataclass
@@ -63,8 +75,37 @@ class Document:
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 
+TAG = re.compile(r"(<[^>]*>)")
+LONG_TOKEN = re.compile(r"[^\s<>]{25,}")
+BREAK_AFTER = set("/_.,:;=-")
+
+
+def _breakable(token: str, every: int = 16) -> str:
+    """<wbr> break points in one long escaped token: after / _ . , : ; = - and at least every
+    `every` characters (entities such as &amp; stay whole). Ordinary words get none, so table
+    cells keep them whole (overflow-wrap:break-word) while paths and ids still wrap."""
+    out, run = [], 0
+    for piece in re.findall(r"&#?\w+;|.", token):
+        out.append(piece)
+        run += 1
+        if piece in BREAK_AFTER or run >= every:
+            out.append("<wbr>")
+            run = 0
+    return "".join(out).removesuffix("<wbr>")
+
+
+def _soft_breaks(markup: str) -> str:
+    """_breakable applied to the long tokens of the text between tags."""
+    parts = TAG.split(markup)
+    return "".join(
+        p if i % 2 else LONG_TOKEN.sub(lambda m: _breakable(m.group()), p)
+        for i, p in enumerate(parts)
+    )
+
+
 def _inline_html(text: str) -> str:
-    """Escape, then render `code`, **bold** and [text](relative link) spans."""
+    """Escape, then render `code`, **bold** and [text](relative link) spans (long tokens get
+    <wbr> break points)."""
     out, parts = [], text.split("`")
     for i, part in enumerate(parts):
         esc = html.escape(part)
@@ -74,7 +115,7 @@ def _inline_html(text: str) -> str:
             esc = LINK.sub(lambda m: f'<a href="{m.group(2)}"><code>{m.group(1)}</code></a>', esc)
             bold = esc.split("**")
             out.append("".join(f"<b>{b}</b>" if j % 2 else b for j, b in enumerate(bold)))
-    return "".join(out)
+    return _soft_breaks("".join(out))
 
 
 def _md_cell(text: str) -> str:
@@ -117,25 +158,43 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _png_width(path: Path) -> int:
+    """Pixel width from a PNG's IHDR chunk (0 if the file is not a PNG)."""
+    with path.open("rb") as f:
+        head = f.read(24)
+    return struct.unpack(">I", head[16:20])[0] if head[:8] == b"\x89PNG\r\n\x1a\n" else 0
+
+
 def _figure_html(im: Image | Missing) -> str:
     if isinstance(im, Missing):
         return f'<p class="missing"><b>missing:</b> {_inline_html(im.what)}</p>'
-    style = f' style="width:{im.width}px"' if im.width else ""
+    width, attrs, natural = im.width, "", _png_width(im.path)
+    if im.has_legend:
+        width = max(width or natural, LEGEND_MIN_PX)
+        attrs = ' class="legend" data-legend'
+    elif width and width < natural:  # shrunk: smooth, as pixelated drops rows of text
+        attrs = ' class="smooth"'
+    style = f' style="width:{width}px"' if width else ""
     return (
-        f'<figure><img src="{_data_uri(im.path)}" alt="{html.escape(im.caption)}"{style}>'
+        f'<figure><img src="{_data_uri(im.path)}" alt="{html.escape(im.caption)}"{attrs}{style}>'
         f"<figcaption>{_inline_html(im.caption)}</figcaption></figure>"
     )
 
 
+# Tables size their columns so that words stay whole: cells wrap only between words
+# (overflow-wrap:break-word keeps a word's width in the column's minimum) and long tokens
+# (paths, run names) at the <wbr> points _soft_breaks puts in them; headers never break a
+# word. Running text, captions and code may break anywhere rather than overflow the page.
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+h1,h2,h3,p,summary,figcaption{overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.6em 0 1.2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;vertical-align:top}
-td{overflow-wrap:anywhere}th{background:#eee;overflow-wrap:normal;word-break:normal;hyphens:none;min-width:4.5em}
-td a code{white-space:nowrap}td:first-child{overflow-wrap:normal}caption{caption-side:top;font-style:italic;text-align:left;padding:.2em 0}
+td{overflow-wrap:break-word}th{background:#eee;overflow-wrap:normal;word-break:keep-all;hyphens:none}
+p.caption{font-style:italic;margin:1em 0 .2em}p.caption+table{margin-top:0}
 figure{display:inline-block;margin:.4em .8em .8em 0;vertical-align:top;max-width:100%}figcaption{font-size:.85em;color:#555;max-width:640px}
-img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.75em}
+img{max-width:100%;height:auto;box-sizing:border-box;image-rendering:pixelated;border:1px solid #ddd}img.legend,img.smooth{image-rendering:auto}
+pre{background:#f6f6f6;padding:.6em;font-size:.75em;white-space:pre-wrap;overflow-wrap:anywhere}
 .missing{background:#fff3cd;border-left:4px solid #d39e00;padding:.3em .8em}
 .gallery{display:flex;flex-wrap:wrap}
 """
@@ -155,13 +214,15 @@ def to_html(doc: Document) -> str:
         elif isinstance(b, Para):
             out.append(f"<p>{_inline_html(b.text)}</p>")
         elif isinstance(b, Table):
-            cap = f"<caption>{_inline_html(b.caption)}</caption>" if b.caption else ""
+            # the caption above the table, not a <caption>: that would be squeezed to the
+            # width of a narrow table
+            cap = f'<p class="caption">{_inline_html(b.caption)}</p>' if b.caption else ""
             head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
             rows = "".join(
                 "<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in r) + "</tr>"
                 for r in b.rows
             )
-            out.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            out.append(f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Image | Missing):
             out.append(_figure_html(b))
         elif isinstance(b, Gallery):

@@ -21,6 +21,7 @@ from genda.report.manifest import Run
 
 RUNNER_FILE = "runner.json"  # per run dir: the reproducer's record of its last execution
 RUNNER_LAST_FILE = "runner_last.json"  # per <root>/<scale>: what the last invocation did
+REPRODUCE_FILE = "reproduce_last.json"  # per <root>/<scale>: start and wall time of the last genda.reproduce
 FINISHED_FORMAT = "%Y-%m-%d %H:%M:%S"  # runner.json "finished" (local time)
 
 

@@ -6,12 +6,15 @@ runs it with `--scale $(SCALE) --jobs $(JOBS)`."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 
 from genda.config import SCALES
 from genda.errors import GendaError
 from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
+from genda.report.records import FINISHED_FORMAT, REPRODUCE_FILE
 
 PROG = "python -m genda.reproduce"
 
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from genda.reproduce.runner import TAG, run_manifest
 
     a = _args(argv)
+    t0 = time.time()
     try:
         manifest = load_manifest(a.manifest)
         runs = a.runs.resolve()
@@ -71,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             + "".join(f"\n{TAG}   {o.run.name}: {o.state}: {o.error}" for o in failed),
             flush=True,
         )
+        # the wall time of this invocation (evaluators, runs), which the report's header states
+        record = {"started": time.strftime(FINISHED_FORMAT, time.localtime(t0)),
+                  "seconds_to_build": round(time.time() - t0, 1), "jobs": a.jobs,
+                  "argv": list(argv if argv is not None else sys.argv[1:])}
+        (runs / a.scale).mkdir(parents=True, exist_ok=True)
+        (runs / a.scale / REPRODUCE_FILE).write_text(json.dumps(record, indent=2) + "\n")
         md, page = build_report(manifest, a.scale, runs, a.out, a.seeds)
     except GendaError as e:
         print(f"genda.reproduce: error: {e}", file=sys.stderr)
         return 2
-    print(f"[report] wrote {md} and {page}")
+    print(f"[report] wrote {md} and {page}; {(time.time() - t0) / 60:.1f} min in all")
     return 0
 
 

@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 _NOT_IDENTITY = ("hydra.", "logger.", "paths.", "trainer.resume", "trainer.progress",
                  "trainer.devices", "trainer.num_nodes", "trainer.accelerator", "metrics.cache",
                  "trainer.log_every", "trainer.sample_every", "trainer.checkpoint_every",
-                 "trainer.fault",
                  "name=", "group=", "tags=")
 _NOT_VALUE = ("experiment", "scale", "seed")
 

@@ -116,7 +116,6 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------
     def _state(self) -> dict:
-        scaler = getattr(self.fabric._precision, "scaler", None)
         return {
             "format": ckpt_io.FORMAT, "task": _task_id(self.task), "step": self.step,
             "config": self._config_yaml,
@@ -124,7 +123,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else {},
             "optimizers": {k: o.state_dict() for k, o in self.raw_optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "scaler": scaler.state_dict() if scaler is not None else {},
+            "scaler": self.fabric.strategy.precision.state_dict(),  # AMP's grad scaler; {} without one
             "rng": ckpt_io.rng_state(), "data": self.loader.batch_sampler.state_dict(),
             "best": self.best, "monitor": self.task.monitor,
             "input_shape": self._input_shape,  # (C, H, W) of a training batch: what predict resizes to
@@ -177,9 +176,8 @@ class Trainer:
             s.load_state_dict(state["schedulers"][k])
         if self.ema:
             self.ema.load_state_dict(state["ema"])
-        scaler = getattr(self.fabric._precision, "scaler", None)
-        if scaler is not None and state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:
+            self.fabric.strategy.precision.load_state_dict(state["scaler"])
         self.loader.batch_sampler.load_state_dict(state["data"])
         self.step, self.best = int(state["step"]), state["best"]
         self._pending_rng = state["rng"]  # set after the data iterator exists (creating it draws a seed)
@@ -357,8 +355,6 @@ class Trainer:
                 if (t.checkpoint_every and self.step % int(t.checkpoint_every) == 0) or stop.signal or over_budget:
                     self._check_finite({})
                     self.save("last")
-                if t.fault.kill_at_step is not None and self.step == int(t.fault.kill_at_step):
-                    os.kill(os.getpid(), signal.SIGKILL)
                 if stop.signal:
                     state, stopped_by = "interrupted", signal.Signals(stop.signal).name
                     break

@@ -22,6 +22,7 @@ PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-t
               "transformer-engine-float16", "64", "32", "16", "bf16")
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 # keys a resume may change: the budget, how often things happen, where logs go, not what is learnt
+# (trainer.fault: in the config.yaml of runs made before fault injection moved to tests/faults.py)
 RESUME_MAY_CHANGE = ("trainer.max_steps", "trainer.max_minutes", "trainer.log_every", "trainer.val_every",
                      "trainer.sample_every", "trainer.checkpoint_every", "trainer.resume", "trainer.progress",
                      "trainer.fault", "logger", "group", "tags", "paths.root_dir", "paths.output_dir",
