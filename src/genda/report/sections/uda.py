@@ -20,7 +20,7 @@ NAMES = {
     "dann": "DANN",
     "target_only": "trained on target",
     "adda": "ADDA",
-    "mcc": "DANN + MCC",
+    "mcc": "MCC",
     "dsn": "DSN",
 }
 
