@@ -128,6 +128,15 @@ def test_smoke_report_of_the_manifest(tmp_path: Path) -> None:
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(links) >= 10 and all((tmp_path / "out" / p).is_file() for p in links)
     assert page.count("<img ") == len(links)
+    # every item of the course reports the manifest asks for (docs/protocols.md)
+    for item in ("A: DCGAN (course)", "B: DCGAN", "SN-GAN", "WGAN (weight clipping, RMSprop)",
+                 "WGAN-GP", "KID", "diversity", "face score", "VAE", "reconstruction",
+                 "10×10 grid", "reverse process", "η", "slerp", "linear interpolation",
+                 "trained on source", "DANN", "trained on target", "ADDA", "| MCC |", "DSN",
+                 "t-SNE", "img/s", "End to end: ", "Training curves"):
+        assert item in md, item
+    verdicts = [x for x in md.splitlines() if x.startswith("**Verdict** — ")]
+    assert len(verdicts) >= len(items) - ("classifier" in items), verdicts  # one per section
     ran = _last(tmp_path)
     assert all(r["action"] == "ran" for r in ran.values())
     second = _report(tmp_path, "run", "--scale", "smoke", "logger.mode=disabled")

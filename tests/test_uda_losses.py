@@ -84,3 +84,16 @@ def test_domain_specific_bn_keeps_one_statistic_set_per_domain() -> None:
     assert not torch.allclose(net(xt, 0), net(xt, 1))
     # shared BN (the default) has no domain argument to honour
     assert not DannCNN(3, batch_norm=True).domain_specific
+
+
+def test_lambda_delay_keeps_the_reversal_off_then_runs_the_paper_schedule() -> None:
+    from genda.models.dann import dann_lambda
+
+    t = _task(lambda_delay=0.25)
+    assert t.lambda_at(0.0) == 0.0 and t.lambda_at(0.2) == 0.0
+    assert t.lambda_at(0.625) == pytest.approx(dann_lambda(0.5))  # halfway through the rest
+    assert t.lambda_at(1.0) == pytest.approx(dann_lambda(1.0))
+    assert _task().lambda_at(0.5) == pytest.approx(dann_lambda(0.5))  # default: the paper's
+    assert _task(mode="source_only", lambda_delay=0.25).lambda_at(0.9) == 0.0
+    with pytest.raises(ConfigError):
+        _task(lambda_delay=1.0)

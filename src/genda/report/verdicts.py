@@ -41,11 +41,12 @@ def _fid(recs: list[RunRecord]) -> float | None:
 
 
 def _kid(recs: list[RunRecord]) -> str:
+    """'267.2 ± 2.0' (KID ×10³ ± std over subsets, first complete run) or '?'."""
     vals = [(r.value("kid"), r.value("kid_std")) for r in recs if r.ok and r.value("kid") is not None]
     if not vals:
-        return "KID not recorded"
+        return "?"
     k, s = vals[0]
-    return f"KID×10³ {1e3 * k:.1f} ± {1e3 * (s or 0):.1f}"
+    return f"{1e3 * k:.1f} ± {1e3 * (s or 0):.1f}"
 
 
 def diversity(recs: list[RunRecord]) -> float | None:
@@ -59,7 +60,7 @@ def gan(groups: dict[str, list[RunRecord]]) -> D.Para:
     checks = []
     if a and b and _fid(a) is not None and _fid(b) is not None:
         fa, fb = _fid(a), _fid(b)
-        checks.append(f"B < A: {yes(fb < fa)}, FID {fb:.1f} vs {fa:.1f} ({_kid(b)} vs {_kid(a)})")
+        checks.append(f"B < A: {yes(fb < fa)}, FID {fb:.1f} vs {fa:.1f} (KID×10³ {_kid(b)} vs {_kid(a)})")
         checks.append(f"FID(B) ≤ {GAN_FID_GOAL:.0f}: {yes(fb <= GAN_FID_GOAL)} ({fb:.1f})")
         n_real = {int(r.value("n_real") or 0) for r in a + b if r.ok}
         if n_real and min(n_real) < 2048:

@@ -177,6 +177,7 @@ class UDATask(Task):
         anneal_beta: float = 0.75,
         tsne_points: int = 1000,
         restart_steps: int = 1000,
+        lambda_delay: float = 0.0,
         mcc_weight: float = 0.0,
         mcc_temperature: float = 2.5,
         pseudo_weight: float = 0.0,
@@ -195,6 +196,9 @@ class UDATask(Task):
         self.domain_classifier = _head(domain_classifier, features.out_features)
         self._optimizer, self.mode = optimizer, mode
         self.lambda_max, self.gamma = float(lambda_max), float(gamma)
+        if not 0.0 <= float(lambda_delay) < 1.0:
+            raise ConfigError(f"model.lambda_delay={lambda_delay}: a fraction of the steps in [0, 1)")
+        self.lambda_delay = float(lambda_delay)
         self.lr_schedule, self.anneal = lr_schedule, (float(anneal_alpha), float(anneal_beta))
         if lr_schedule == "cosine_restarts" and int(restart_steps) < 1:
             raise ConfigError(f"model.restart_steps={restart_steps}: the cosine period in steps, at least 1")
@@ -237,8 +241,13 @@ class UDATask(Task):
         return self.features(torch.cat([xs, xt]))
 
     def lambda_at(self, progress: float) -> float:
-        """Gradient-reversal coefficient at training progress p (0 outside `dann` mode)."""
-        return dann_lambda(progress, self.lambda_max, self.gamma) if self.mode == "dann" else 0.0
+        """Gradient-reversal coefficient at training progress p (0 outside `dann` mode). With
+        `lambda_delay` d the reversal is off for the first fraction d of the steps (the label
+        classifier learns first) and the paper's schedule runs over the rest: p' = (p - d) / (1 - d)."""
+        if self.mode != "dann" or progress < self.lambda_delay:
+            return 0.0
+        p = (progress - self.lambda_delay) / (1.0 - self.lambda_delay)
+        return dann_lambda(p, self.lambda_max, self.gamma)
 
     def training_step(self, batch: dict, ctx: StepContext) -> dict:
         src, tgt = batch["source"], batch["target"]
