@@ -113,10 +113,10 @@ def resolve_in_run_dir(run_dir: Path, which: str = "last") -> Path:
     raise CheckpointError(f"no {which}.ckpt under {run_dir} (is it a genda run dir?)")
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
-    """Load and validate a genda checkpoint (a run dir reads its last.ckpt) with
-    torch.load(weights_only=True): plain tensors and containers only, nothing unpickles arbitrary
-    objects. One clear CheckpointError for a missing, torn or foreign file."""
+def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu", what: str = "checkpoint",
+                    hint: str = "truncated or not a torch file?") -> tuple[Path, Any]:
+    """(the file's path, its contents) read with torch.load(weights_only=True): a run dir reads its
+    last.ckpt; a missing or unreadable file is one CheckpointError naming it (`what`, `hint`)."""
     import torch
 
     path = Path(path)
@@ -125,9 +125,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return path, torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__} (truncated or not a torch file?)") from e
+        raise CheckpointError(f"cannot read {what} {path}: {type(e).__name__} ({hint})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Load and validate a genda checkpoint (a run dir reads its last.ckpt) with
+    torch.load(weights_only=True): plain tensors and containers only, nothing unpickles arbitrary
+    objects. One clear CheckpointError for a missing, torn or foreign file."""
+    path, ckpt = read_torch_file(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise CheckpointError(f"{path} is not a genda checkpoint (format {CKPT_FORMAT} expected)")
     return ckpt

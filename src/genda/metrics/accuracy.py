@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from genda.config import build, stored_config
 from genda.data.folders import decode, png_names
 from genda.errors import CheckpointError, ConfigError, DataError
-from genda.kernel import CKPT_FORMAT, file_lock, load_module_state, resolve_in_run_dir
+from genda.kernel import CKPT_FORMAT, file_lock, load_module_state, read_torch_file
 from genda.models.course_lenet import COURSE_KEYS, CourseLeNet, course_normalize
 
 EVALUATOR_RECIPE = "lenet-v1"  # bump when the evaluator's training recipe changes
@@ -166,16 +166,8 @@ class DigitEvaluator:
 def read_classifier(path: str | os.PathLike) -> tuple[Path, dict, dict[str, torch.Tensor] | None]:
     """Load a classifier file (weights_only) -> (path, contents, the course LeNet's state dict or None
     for a genda checkpoint); anything else is one CheckpointError naming the file."""
-    path = Path(path)
-    if path.is_dir():
-        path = resolve_in_run_dir(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a torch file, or pickled objects beyond tensors
-        raise CheckpointError(f"cannot read classifier {path}: {type(e).__name__} (truncated, not a torch "
-                              f"file, or not plain tensors?)") from None
+    path, raw = read_torch_file(path, what="classifier",
+                                hint="truncated, not a torch file, or not plain tensors?")
     course = course_state_dict(raw)
     if course is not None:
         return path, raw, course
