@@ -357,9 +357,10 @@ def genda_side(cfg: DictConfig, steps: int, stats: list) -> Callable[[], float]:
             trainer = _stamped_trainer(cfg, tmp)
             trainer.fit()
         total = time.perf_counter() - t0
-        torch.use_deterministic_algorithms(
-            False
-        )  # the loop's default; keep the plain side on torch's
+        # the loop's defaults (deterministic, no NaN-fill of torch.empty): put torch's back for
+        # the plain side
+        torch.use_deterministic_algorithms(False)
+        torch.utils.deterministic.fill_uninitialized_memory = True
         durations = _steady(trainer.stamps, trainer.loop_end)
         base = sum(durations[:-1]) / len(durations[:-1])  # steps without a log write
         log = max(0.0, durations[-1] - base)  # the last step writes metrics.jsonl (+ W&B)

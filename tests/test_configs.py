@@ -48,6 +48,7 @@ def test_experiment_runs_at_smoke(experiment: str, smoke_run) -> None:
 @pytest.mark.parametrize("args,needle", [
     (["experiment=no_such_experiment"], "experiment/no_such_experiment"),
     (["experiment=classifier_mnist", "trainer.no_such_key=1"], "unknown config key 'trainer.no_such_key'"),
+    (["experiment=ddim_faces", "sampler.eta=0.5"], "moved: use model.sampler.eta=VALUE"),  # a former root key
     (["experiment=classifier_mnist", "model.optimizer._target_=os.system"], "is not an allowed target"),
     (["experiment=classifier_mnist", "data=no_such_data"], "data/no_such_data"),
     (["experiment=classifier_mnist", "scale=huge"], "scale/huge"),

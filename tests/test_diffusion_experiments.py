@@ -86,3 +86,24 @@ def test_diffusion_tasks_keep_their_former_names() -> None:
         assert targets.is_allowed(name), name
     assert issubclass(get_class("genda.tasks.diffusion.DDIMFaceTask"), ddim_faces.DDIMFaceTask)
     assert diffusion.read_noise_dir is ddim_faces.read_noise_dir and diffusion.load_course_unet is ddim_faces.load_course_unet
+
+
+def test_ddim_clip_x0_auto_clips_only_nets_genda_trained(tmp_path: Path) -> None:
+    """model.sampler.clip_x0: null (auto) clips the x0 estimate for a net trained here or loaded from a
+    genda run, never for a plain state dict (the course's UNet.pt: the course's DDIM does not clip);
+    an explicit true/false is kept."""
+    from genda.models.ddim_unet import DDIMUNet
+    from genda.tasks.ddim_faces import DDIMFaceTask
+
+    sizes = dict(channel=32, channel_multiplier=(1, 2), n_res_blocks=1, attn_strides=(4,))
+    torch.save(DDIMUNet(**sizes).state_dict(), tmp_path / "UNet.pt")
+    schedule = {"kind": "linear", "num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+
+    def task(clip, ckpt=None) -> DDIMFaceTask:
+        sampler = {"kind": "ddim", "num_steps": 5, "eta": 0.0, "guidance": 0.0, "clip_x0": clip}
+        return DDIMFaceTask(DDIMUNet(**sizes), torch.optim.Adam, schedule, sampler, ckpt=ckpt)
+
+    assert task(None).sampler["clip_x0"] is True
+    assert task(None, str(tmp_path / "UNet.pt")).sampler["clip_x0"] is False
+    assert task(False).sampler["clip_x0"] is False
+    assert task(True, str(tmp_path / "UNet.pt")).sampler["clip_x0"] is True

@@ -188,7 +188,7 @@ def test_task_sampler_from_kind_and_target() -> None:
 
 @pytest.mark.slow
 def test_ddpm_digits_smoke_with_dpmsolver(smoke_run) -> None:
-    run = smoke_run("ddpm_digits", "sampler.kind=dpmsolver", "sampler.num_steps=20")
+    run = smoke_run("ddpm_digits", "model.sampler.kind=dpmsolver", "model.sampler.num_steps=20")
     ev = json.loads((run / "artifacts" / "eval.json").read_text())
     assert ev["sampler"]["kind"] == "dpmsolver" and ev["sampler"]["num_steps"] == 20
     assert ev["n_images"] == 30 and ev["reverse_process_timesteps"][0] == 999

@@ -19,9 +19,16 @@ from PIL import Image
 
 from genda.errors import ConfigError
 from genda.report import doc as D
-from genda.report.build import ART, SECTIONS, build_report
+from genda.report.build import SECTIONS, build_report
 from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
 from genda.report.records import mean_std
+from genda.tasks.base import Every
+from genda.tasks.ddim_faces import DDIMFaceTask
+from genda.tasks.diffusion import ConditionalDDPMTask
+from genda.tasks.gan import GANTask
+from genda.tasks.uda import ADDATask, UDATask
+from genda.tasks.vae import VAETask
+from genda.train.artifacts import write_index
 
 from .conftest import EXPERIMENTS
 
@@ -36,7 +43,7 @@ MANIFEST = {
         "ddim": {
             "experiment": "ddim_faces",
             "item": "ddim",
-            "sweep": {"sampler.eta": [0.0, 0.5, 1.0]},
+            "sweep": {"model.sampler.eta": [0.0, 0.5, 1.0]},
         },
         "uda": {
             "experiment": "dann_mnistm_usps",
@@ -83,7 +90,7 @@ def test_expand_seeds_sweeps_scales(tmp_path: Path) -> None:
     assert "ddim/eta_0.5/seed1" in names and "uda/mode_target_only/seed0" in names
     assert runs[0].run_dir == tmp_path / "r" / "cpu" / "gan_a" / "seed0"
     eta = next(r for r in runs if r.name == "ddim/eta_0.5/seed1")
-    assert eta.overrides() == ["experiment=ddim_faces", "sampler.eta=0.5", "seed=1"]
+    assert eta.overrides() == ["experiment=ddim_faces", "model.sampler.eta=0.5", "seed=1"]
     assert not any(r.entry.id == "clf" for r in m.expand("smoke", tmp_path))
     assert len(m.expand("smoke", tmp_path)) == 2 + 1 + 1 + 3 + 3 + 1
     assert {r.entry.id for r in m.expand("full", tmp_path, only="uda")} == {"uda", "adda"}
@@ -162,6 +169,15 @@ def _fake_run(
             np.savez(p, **content)
         else:
             p.write_text(json.dumps(content))
+    if state == "complete":  # a finished run's task writes artifacts/index.json from its ARTEFACTS
+        write_index(d / "artifacts", _task(run))
+
+
+TASKS = {"gan": GANTask, "vae": VAETask, "ddpm": ConditionalDDPMTask, "ddim": DDIMFaceTask, "uda": UDATask}
+
+
+def _task(run):
+    return ADDATask if run.entry.experiment.startswith("adda") else TASKS[run.entry.item]
 
 
 def _fake_runs(m, root: Path) -> None:
@@ -213,12 +229,12 @@ def _fake_runs(m, root: Path) -> None:
                 },
             )
         elif e == "ddim":
-            eta = float(dict(run.variant)["sampler.eta"])
+            eta = float(dict(run.variant)["model.sampler.eta"])
             files = {f"ddim/{i:02d}.png": "png" for i in range(6)} | {
                 "slerp.png": "png",
                 "lerp.png": "png",
             }
-            _fake_run(run, "faces_embedded", {"mse": 3.0}, files, extra={"sampler": {"eta": eta}})
+            _fake_run(run, "faces_embedded", {"mse": 3.0}, files, extra={"model": {"sampler": {"eta": eta}}})
         elif run.entry.item == "uda":
             mode = dict(run.variant).get("model.mode")
             state = "failed" if mode == "target_only" and seed == 1 else "complete"
@@ -307,7 +323,7 @@ def test_missing_artifacts_are_shown_not_fatal(tmp_path: Path) -> None:
 def test_eta_grid_stacks_the_per_eta_rows_in_order(fake_report: Path) -> None:
     grid = next(fake_report.glob("img/ddim__eta_grid.png"))
     assert Image.open(grid).size[1] > 3 * 20  # three eta rows of 20-px-high images (plus labels)
-    assert ART["ddim_images"] == "ddim/*.png"
+    assert DDIMFaceTask.ARTEFACTS["ddim_images"] == Every("ddim/*.png")
     md = (fake_report / "REPORT.md").read_text()
     assert "assembled from the 3 per-η runs" in md
 

@@ -53,7 +53,7 @@ def _fake_job(root: Path, num: int, eta: str, seed: str, acc: float, color: int)
     job = root / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(
-        f"- experiment=ddim_faces\n- sampler.eta={eta}\n- seed={seed}\n")
+        f"- experiment=ddim_faces\n- model.sampler.eta={eta}\n- seed={seed}\n")
     (job / "summary.json").write_text(json.dumps({"step": 10, "mse": acc, "n": 10}))
     ddim = job / "artifacts" / "ddim"
     ddim.mkdir(parents=True)
@@ -70,7 +70,7 @@ def test_rebuild_command_and_labelled_grid(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader((root / "sweep.csv").open()))
-    assert [(row["sampler.eta"], float(row["mse_mean"])) for row in rows] == [("0", 4.0), ("1", 1.5)]
+    assert [(row["model.sampler.eta"], float(row["mse_mean"])) for row in rows] == [("0", 4.0), ("1", 1.5)]
     # mse: lower is better, so eta=1 is the best row
     assert [row["best"] for row in rows] == ["", "1"]
     grid = Image.open(root / "sweep_grid.png")
@@ -139,7 +139,7 @@ def test_eta_sweep_reuses_one_trained_model(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     out = tmp_path / "eta"
     r = subprocess.run([sys.executable, "-m", "genda", "-m", *base, f"model.ckpt={trained}",
-                        "trainer.max_steps=1", "sampler.eta=0,1", f"hydra.sweep.dir={out}"],
+                        "trainer.max_steps=1", "model.sampler.eta=0,1", f"hydra.sweep.dir={out}"],
                        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     for job in ("0", "1"):
@@ -153,4 +153,4 @@ def test_eta_sweep_reuses_one_trained_model(tmp_path):
     assert not np.array_equal(a, b)  # eta=1 adds fresh noise at every step
     assert (out / "sweep_grid.png").is_file()
     rows = list(csv.DictReader((out / "sweep.csv").open()))
-    assert [row["sampler.eta"] for row in rows] == ["0", "1"]
+    assert [row["model.sampler.eta"] for row in rows] == ["0", "1"]

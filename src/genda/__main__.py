@@ -22,6 +22,10 @@ def _fail(msg: str) -> None:
     sys.exit(2)
 
 
+# root keys that moved into another node: an override of the old key names the new one
+MOVED_KEYS = {"sampler.": "model.sampler."}  # the diffusion models' sampler block
+
+
 def _first_of_sweeps(args: list[str]) -> list[str]:
     """The overrides of the sweep's first job (enough to check keys and names)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -72,7 +76,9 @@ def precheck(argv: list[str]) -> None:
         line = str(e).strip().splitlines()[0]
         if line.startswith("Could not override '"):
             key = line.split("'")[1]
-            line = f"unknown config key '{key}' (check the spelling; +{key}=VALUE adds a new key)"
+            moved = next((n + key[len(o):] for o, n in MOVED_KEYS.items() if key.startswith(o)), None)
+            line = (f"config key '{key}' moved: use {moved}=VALUE" if moved else
+                    f"unknown config key '{key}' (check the spelling; +{key}=VALUE adds a new key)")
         _fail(line)
 
 

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     import torch
 
 CKPT_FORMAT = "genda-ckpt-1"  # the `format` key of every genda checkpoint (genda.train.checkpoint)
+# <run dir>/artifacts/index.json: {"schema", "task", "artefacts": {role: path | [paths]}}, written at
+# the end of a run from the task's ARTEFACTS (genda.train.artifacts), read by genda.report
+ARTEFACT_INDEX = "index.json"
+ARTEFACT_INDEX_SCHEMA = 1
 
 
 @contextlib.contextmanager

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 from genda.report import doc as D
-from genda.report.core import ART, Core, load_baselines
+from genda.report.core import Core, load_baselines
 from genda.report.manifest import Manifest, report_group
 from genda.report.records import FINISHED_FORMAT, REPRODUCE_FILE, read_json
 from genda.report.sections import MODULES
 
-__all__ = ["ART", "SECTIONS", "Builder", "build_report", "load_baselines", "training_time_line"]
+__all__ = ["SECTIONS", "Builder", "build_report", "load_baselines", "training_time_line"]
 
 SECTIONS = {
     **{m.ITEM: m.TITLE for m in MODULES},

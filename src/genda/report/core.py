@@ -1,5 +1,6 @@
-"""What every report section shares: the run records of one scale, artefact names, the
-orientation numbers (baselines.yaml) and the helpers that turn runs into blocks."""
+"""What every report section shares: the run records of one scale, the orientation numbers
+(baselines.yaml) and the helpers that turn runs into blocks. Artefacts are found by role in each
+run's artifacts/index.json (RunRecord.role), which the run's task wrote from its ARTEFACTS."""
 
 from __future__ import annotations
 
@@ -15,25 +16,6 @@ from genda.report import doc as D
 from genda.report import figures, hparams
 from genda.report.manifest import Manifest
 from genda.report.records import RunRecord, face_detectors, group_by_entry, mean_std
-
-# Artefact names each task writes under <run dir>/artifacts/ (globs, first match wins).
-ART = {
-    "gan_grid": ("first32.png",),
-    "vae_recon": ("reconstructions.png",),
-    "vae_recon_mse": ("reconstruction_mse.json",),
-    "vae_samples": ("samples32.png",),
-    "vae_tsne": ("tsne*.png",),
-    "vae_curves": ("curves.png",),
-    "vae_latents": ("latents.npz",),
-    "ddpm_grid": ("grid_labelled.png", "grid.png"),
-    "ddpm_strip": ("reverse_process_labelled.png", "reverse_process.png"),
-    "ddim_images": "ddim/*.png",
-    "ddim_eta_grid": ("eta_grid_labelled.png", "eta_grid.png"),
-    "ddim_slerp": ("slerp_labelled.png", "slerp.png"),
-    "ddim_lerp": ("lerp_labelled.png", "lerp.png"),
-    "uda_tsne_class": ("tsne_class.png",),
-    "uda_tsne_domain": ("tsne_domain.png",),
-}  # ddim_images is one glob: the per-eta run's ddim/00.png... (rows of the assembled eta grid)
 
 LEGEND_WIDTH = 640  # px: figures that carry a legend (t-SNE), wide enough to read it
 
@@ -82,9 +64,11 @@ class Core:
     def image(self, rec: RunRecord, src: Path | None, caption: str, what: str, width: int = 0):
         """Copy an artefact into img/ and return an Image block (or a Missing note)."""
         if src is None or not src.is_file():
+            why = (" — the run has no artifacts/index.json (made before the artefact index)"
+                   if rec.ok and rec.index is None else "")
             return D.Missing(
                 f"{what} of `{rec.run.name}` ({rec.state}; expected under "
-                f"{self.run_link(rec)}/artifacts)"
+                f"{self.run_link(rec)}/artifacts{why})"
             )
         dst = self.img / f"{_flat(rec.run.name)}__{_flat(src.relative_to(rec.artifacts).as_posix())}"
         shutil.copyfile(src, dst)
@@ -208,7 +192,9 @@ def _int(v: float | None) -> str:
 
 
 def _eta(r: RunRecord) -> float | None:
-    eta = (r.config.get("sampler") or {}).get("eta")
+    # model.sampler; runs made before the sampler moved under the model kept a root `sampler:`
+    sampler = (r.config.get("model") or {}).get("sampler") or r.config.get("sampler") or {}
+    eta = sampler.get("eta") if isinstance(sampler, dict) else None
     if eta is None:
         eta = next((float(v) for k, v in r.run.variant if k.endswith("eta")), None)
     return None if eta is None else float(eta)

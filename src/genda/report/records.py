@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from genda.kernel import ARTEFACT_INDEX, ARTEFACT_INDEX_SCHEMA
 from genda.report.manifest import Run
 
 RUNNER_FILE = "runner.json"  # per run dir: the reproducer's record of its last execution
@@ -136,6 +137,34 @@ class RunRecord:
 
     def json_artifact(self, *patterns: str) -> Any:
         path = self.artifact(*patterns)
+        return read_json(path) if path else None
+
+    @cached_property
+    def index(self) -> dict[str, list[Path]] | None:
+        """artifacts/index.json as {role: [files]} (the run's task wrote it after its final
+        artefacts); None where the run has none (unfinished, or from before the index) or it
+        has another schema. Paths that leave artifacts/ are dropped."""
+        doc = read_json(self.artifacts / ARTEFACT_INDEX)
+        if not isinstance(doc, dict) or doc.get("schema") != ARTEFACT_INDEX_SCHEMA:
+            return None
+        out: dict[str, list[Path]] = {}
+        roles = doc.get("artefacts")
+        for role, rel in (roles if isinstance(roles, dict) else {}).items():
+            rels = rel if isinstance(rel, list) else [rel]
+            out[str(role)] = [self.artifacts / x for x in rels if isinstance(x, str) and x
+                              and not Path(x).is_absolute() and ".." not in Path(x).parts]
+        return out
+
+    def role_files(self, role: str) -> list[Path]:
+        """The existing files of one artefact role of index.json (e.g. 'ddim_images')."""
+        return [p for p in (self.index or {}).get(role, []) if p.is_file()]
+
+    def role(self, role: str) -> Path | None:
+        """The file of one artefact role of index.json (e.g. 'gan_grid'), or None."""
+        return next(iter(self.role_files(role)), None)
+
+    def role_json(self, role: str) -> Any:
+        path = self.role(role)
         return read_json(path) if path else None
 
     @property

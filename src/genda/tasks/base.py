@@ -43,6 +43,13 @@ class Artifacts(Protocol):
         """Path of a new artefact file or folder `name` inside the run's artefact dir."""
 
 
+@dataclass(frozen=True)
+class Every:
+    """An artefact role made of many files: every match of `pattern` under artifacts/, sorted."""
+
+    pattern: str
+
+
 @dataclass
 class StepContext:
     """What the loop tells a task at each step. `update(opt_name, loss)` runs
@@ -71,8 +78,12 @@ class Task(nn.Module):
         in while `validate`/`sample`/`finalize` run.
       - `monitor`, `monitor_mode`: metric from `validate()` that picks the best checkpoint.
       - `input_keys`: batch keys holding images (the loop converts them to channels_last).
+      - `ARTEFACTS`: {role: candidate names/globs under artifacts/ (the first existing file
+        wins), or Every(glob) for a role of many files}; after `finalize` the loop writes the
+        files found to artifacts/index.json, the only place the report looks for them.
     """
 
+    ARTEFACTS: dict[str, tuple[str, ...] | Every] = {}
     ema: dict[str, float] = {}
     monitor: str | None = None
     monitor_mode: str = "max"

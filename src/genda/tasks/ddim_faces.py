@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from genda.diffusion import eps_loss, lerp, slerp
 from genda.errors import CheckpointError, DataError
 from genda.kernel import load_checkpoint, resolve_in_run_dir
+from genda.metrics.mse import mse_to_reference
 from genda.targets import register_target
-from genda.tasks.base import StepContext, sampling_time
+from genda.tasks.base import Every, StepContext, sampling_time
 from genda.tasks.diffusion_base import DiffusionBase, describe_net
 
 
@@ -73,23 +73,27 @@ def read_noise_dir(noise_dir: str | Path, image_size: int | None = None) -> tupl
     return files, torch.cat(noises)
 
 
-def load_course_unet(net: nn.Module, path: str) -> None:
+def load_course_unet(net: nn.Module, path: str) -> bool:
     """Load eps-UNet weights strictly into `net`: the course's `UNet.pt` (a plain state dict), or a
     trained genda `ddim_faces` run (its run dir or a `.ckpt`; EMA weights where kept), so runs that
-    differ only in sampling keys (an eta sweep) reuse one trained model. Only tensors are read."""
+    differ only in sampling keys (an eta sweep) reuse one trained model. Only tensors are read.
+    Returns True for a genda run/checkpoint, False for a plain state dict (the course's UNet.pt)."""
     p = Path(path)
     if p.is_dir():
         state = _net_of_run(load_checkpoint(resolve_in_run_dir(p, "last")), path)
-        return _strict_load(net, state, path)
+        _strict_load(net, state, path)
+        return True
     if not p.is_file():
         raise CheckpointError(f"model.ckpt: file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"model.ckpt: cannot read {path}: {type(e).__name__}") from None
-    if isinstance(state, dict) and "modules" in state and "format" in state:  # a genda checkpoint
+    genda_run = isinstance(state, dict) and "modules" in state and "format" in state
+    if genda_run:
         state = _net_of_run(load_checkpoint(p), path)
     _strict_load(net, state, path)
+    return genda_run
 
 
 def _net_of_run(ckpt: dict, path: str) -> dict:
@@ -114,6 +118,13 @@ class DDIMFaceTask(DiffusionBase):
     small unconditional face DDPM), 10 fixed noises, DDIM images, the eta grid, slerp/lerp rows and
     the MSE against ground-truth PNGs. With `ckpt` set, training steps do nothing."""
 
+    ARTEFACTS = {  # the report's roles (artifacts/index.json)
+        "ddim_images": Every("ddim/*.png"),  # ddim/00.png...: the rows of the assembled eta grid
+        "ddim_eta_grid": ("eta_grid_labelled.png", "eta_grid.png"),
+        "ddim_slerp": ("slerp_labelled.png", "slerp.png"),
+        "ddim_lerp": ("lerp_labelled.png", "lerp.png"),
+    }
+
     def __init__(self, net: nn.Module, optimizer: Callable, schedule: Mapping[str, Any],
                  sampler: Mapping[str, Any], ckpt: str | None = None, noise_dir: str | None = None,
                  gt_dir: str | None = None, num_noises: int = 10, image_size: int = 64,
@@ -127,8 +138,9 @@ class DDIMFaceTask(DiffusionBase):
         self.num_noises, self.image_size = int(num_noises), int(image_size)
         self.eta_grid, self.eta_grid_noises = [float(e) for e in eta_grid], int(eta_grid_noises)
         self.interp_points, self.val_batches = int(interp_points), int(val_batches)
-        if ckpt:
-            load_course_unet(self.net, ckpt)
+        trained_here = load_course_unet(self.net, ckpt) if ckpt else True
+        if self.sampler.get("clip_x0") is None:  # auto: clip x0 for a net genda trained, never for UNet.pt
+            self.sampler["clip_x0"] = trained_here
 
     def training_step(self, batch: dict, ctx: StepContext) -> dict:
         if self.ckpt:
@@ -210,7 +222,7 @@ class DDIMFaceTask(DiffusionBase):
                              value_range=(0, 1), title=f"{name} between noise 00 (α=0) and 01 (α=1), η = 0")
         metrics: dict[str, float] = {"eta": float(self.sampler["eta"]), "num_steps": int(self.sampler["num_steps"])}
         if self.gt_dir:
-            metrics["mse"] = self._mse(_to_u8(x.cpu()))
+            metrics["mse"] = mse_to_reference(_to_u8(x.cpu()), self.gt_dir, key="model.gt_dir")
         metrics.update(self._face_score(x, z))
         ctx.out.json("eval", {**metrics, **timing, "face_detector": "hog", "eta_grid": self.eta_grid, "interp_alphas": alphas,
                               "noise": self.noise_dir or f"noise/ (generated, seed {self.seed})",
@@ -229,20 +241,6 @@ class DDIMFaceTask(DiffusionBase):
             x = _minmax(self._ddim(z, eta=0.0))
         score = FaceScore(x.device, detector="hog")(_to_u8(x.cpu()))["face_score"]
         return {"face_score_hog": float(score), "face_scored": len(x)}
-
-    def _mse(self, pred: torch.Tensor) -> float:
-        """Mean over images of the per-image MSE on 0-255 pixels against `gt_dir/00.png...`."""
-        errs = []
-        for i, p in enumerate(pred):
-            path = Path(self.gt_dir) / f"{i:02d}.png"
-            if not path.is_file():
-                raise DataError(f"model.gt_dir: missing ground-truth image {path}")
-            with Image.open(path) as im:
-                gt = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
-            if gt.shape != p.shape:
-                raise DataError(f"{path}: size {tuple(gt.shape)} differs from the DDIM output {tuple(p.shape)}")
-            errs.append(float(((gt.double() - p.double()) ** 2).mean()))
-        return float(np.mean(errs))
 
     def summaries(self) -> dict[str, str]:
         return {"net": describe_net(self.net)}

@@ -46,6 +46,11 @@ class ConditionalDDPMTask(DiffusionBase):
     sampler: {kind: ddim|ddpm|dpmsolver, num_steps, eta, guidance, clip_x0}; evaluator: {ckpt, scale} (LeNet).
     """
 
+    ARTEFACTS = {  # the report's roles (artifacts/index.json); the labelled grid when drawn
+        "ddpm_grid": ("grid_labelled.png", "grid.png"),
+        "ddpm_strip": ("reverse_process_labelled.png", "reverse_process.png"),
+    }
+
     def __init__(self, net: nn.Module, optimizer: Callable, schedule: Mapping[str, Any],
                  sampler: Mapping[str, Any], evaluator: Mapping[str, Any], ema_decay: float = 0.999,
                  p_uncond: float = 0.1, num_classes: int = 10, images_per_class: int = 100,

@@ -16,26 +16,11 @@ from torch import nn
 
 from genda.errors import ConfigError
 from genda.kernel import progress
+from genda.metrics.images import ImageEvaluator, ImageProtocol
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task, sampling_time
 
 LOSSES = ("bce", "hinge", "wasserstein")
-FACE_DOMAINS = ("faces", "faces_embedded", "faces_synthetic", "celeba")
-
-
-def diversity_ratio(fake: torch.Tensor, real: torch.Tensor, max_images: int = 2048) -> float:
-    """Mode-collapse check: the mean per-pixel standard deviation across generated images divided
-    by the same for real images (uint8 (N, C, H, W), resized to the generated size). About 1 for
-    a generator as varied as the data; near 0 when every image is the same (collapse)."""
-    real = real[:max_images].float()
-    if real.shape[-2:] != fake.shape[-2:]:
-        real = torch.nn.functional.interpolate(real, size=fake.shape[-2:], mode="bilinear",
-                                               antialias=True, align_corners=False)
-    if real.shape[1] != fake.shape[1]:
-        real = real.mean(1, keepdim=True).expand(-1, fake.shape[1], -1, -1)
-    spread_real = float(real.std(0).mean())
-    spread_fake = float(fake[:max_images].float().cpu().std(0).mean())
-    return spread_fake / spread_real if spread_real > 0 else float("nan")
 
 
 def fixed_noise(n: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:
@@ -46,76 +31,6 @@ def fixed_noise(n: int, dim: int, seed: int, device: torch.device) -> torch.Tens
 def unwrap(net: nn.Module) -> nn.Module:
     """The user's network inside a loop wrapper (Fabric/DDP keep it as `.module`), for summaries."""
     return getattr(net, "module", net)
-
-
-class ImageEvaluator:
-    """FID and KID against cached features of the data's val split, plus the face score on face data.
-
-    fid: the `metrics.fid` config (weights, batch_size, dims[, kid: {subsets, subset_size, seed}]);
-    n_real caps the reference images (None: the whole val split); face_score: None decides by the
-    domain name; face: the `metrics.face` config (detector hog|mtcnn, batch_size). The face score
-    is `face_score_<detector>`, beside `face_score_real_<detector>`: the same detector on the
-    reference val images (the ceiling), cached like the FID statistics.
-    """
-
-    def __init__(self, fid: Mapping[str, Any], n_real: int | None = None, face_score: bool | None = None,
-                 cache_dir: str | None = None, face: Mapping[str, Any] | None = None) -> None:
-        self.cfg, self.n_real, self.face, self.cache_dir = dict(fid), n_real, face_score, cache_dir
-        self.face_cfg = dict(face or {})
-        self.detector = str(self.face_cfg.get("detector", "hog"))
-        self._fid, self._ref, self._faces, self._fields, self._real = None, None, None, None, None
-        self._face_real: dict | None = None
-
-    def _reference(self, data, device: torch.device):
-        from genda.metrics.fid import FID
-
-        if self._fid is None:
-            self._fid = FID(str(self.cfg.get("weights", "auto")), device, int(self.cfg.get("batch_size", 50)),
-                            self.cache_dir, int(self.cfg.get("dims", 2048)))
-        if self._ref is None:
-            real = data.split("val").images
-            n = len(real) if self.n_real is None else min(int(self.n_real), len(real))
-            fields = {"dataset": data.domain_name, "provenance": data.domain.provenance, "split": "val",
-                      "image_size": tuple(real.shape[1:]), "count": n,
-                      "resize": f"torchvision v2 Resize antialias to {data.image_size}" if data.image_size else "none",
-                      "subset": f"first {n} of val (limit_val={data.limit_val}, seed={data.seed})"}
-            self._fields, self._real = fields, real[:n]
-            self._ref = self._fid.reference_stats(fields, lambda: real[:n])
-        return self._ref
-
-    def wants_faces(self, data) -> bool:
-        return self.face if self.face is not None else getattr(data, "domain_name", "") in FACE_DOMAINS
-
-    def __call__(self, images: torch.Tensor, data) -> dict[str, float]:
-        """images: (N, C, H, W) float in the data's range -> {fid, kid, kid_std, kid_subset_size, n_real,
-        n_fake, diversity[, face_score_<detector>, face_score_real_<detector>]} (face scores in %;
-        diversity: `diversity_ratio`, near 0 reads as mode collapse)."""
-        uint8 = data.to_uint8(images)
-        ref = self._reference(data, images.device)
-        res = self._fid.score(uint8, ref, kid=self.cfg.get("kid"))
-        out = {"fid": float(res["fid"]), "n_real": int(res["n_real"]), "n_fake": int(res["n_fake"]),
-               "diversity": diversity_ratio(uint8, self._real)}
-        if "kid" in res:
-            out.update(kid=float(res["kid"]), kid_std=float(res["kid_std"]), kid_subset_size=int(res["kid_subset_size"]))
-        if self.wants_faces(data):
-            from genda.metrics.face_score import FaceScore
-
-            self._faces = self._faces or FaceScore(images.device, int(self.face_cfg.get("batch_size", 64)),
-                                                   detector=self.detector)
-            out[f"face_score_{self.detector}"] = float(self._faces(uint8.cpu())["face_score"])
-            if self._face_real is None:
-                self._face_real = self._faces.reference_score(self._fields, lambda: self._real, self.cache_dir)
-            out[f"face_score_real_{self.detector}"] = float(self._face_real["face_score"])
-        return out
-
-    def record(self) -> dict[str, Any]:
-        """eval.json fields naming how the scores were made (weights, KID subsets, face detector)."""
-        kid = {"subsets": 100, "subset_size": 1000, "seed": 2020, **dict(self.cfg.get("kid") or {})}
-        return {"fid_weights": self.weights_id, "kid_protocol": kid, "face_detector": self.detector}
-
-    @property
-    def weights_id(self) -> str | None:
-        return None if self._fid is None else self._fid.weights_id
 
 
 @register_target
@@ -129,6 +44,7 @@ class GANTask(Task):
     gp_weight: WGAN-GP penalty; n_critic: D updates per G update.
     """
 
+    ARTEFACTS = {"gan_grid": ("first32.png",)}  # the report's roles (artifacts/index.json)
     monitor = "fid"
     monitor_mode = "min"
 
@@ -152,7 +68,7 @@ class GANTask(Task):
         self.real_label, self.label_noise, self.flip_prob = real_label, label_noise, flip_prob
         self.instance_noise, self.clip_value, self.gp_weight = instance_noise, clip_value, gp_weight
         self.ema = {"generator": ema_decay} if ema_decay else {}
-        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir, face)
+        self.evaluator = ImageEvaluator(ImageProtocol.from_config(fid, n_real, face_score, cache_dir, face))
         self.n_images, self.seed = n_images, seed
         self._last_g: torch.Tensor | float = 0.0
 
@@ -249,8 +165,7 @@ class GANTask(Task):
 
     @torch.no_grad()
     def validate(self, ctx: StepContext) -> dict[str, float]:
-        n = int(self.evaluator.cfg.get("n_fake", 1000))
-        return self.evaluator(self.generate(n, self.seed + 1), ctx.data)
+        return self.evaluator(self.generate(self.evaluator.protocol.n_fake, self.seed + 1), ctx.data)
 
     @torch.no_grad()
     def sample(self, ctx: StepContext) -> None:

@@ -6,7 +6,8 @@ upper bounds) or `dann` (gradient reversal, Ganin & Lempitsky 2015). `ADDATask` 
 al. 2017: pre-train a source encoder and classifier, then train a target encoder initialised
 from it against a domain discriminator; the target is classified with the frozen source head.
 Batches are {"source": {"image", "label"}, "target": {"image", "label"}}; target labels are
-read only by `target_only` (and by validation).
+read only by `target_only` (and by validation). The losses live in `genda.tasks.uda_losses`, the
+validation and t-SNE artefacts in `genda.tasks.uda_eval`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,120 +24,23 @@ from genda.errors import ConfigError
 from genda.models.dann import dann_lambda, encode, grad_reverse
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
+from genda.tasks.uda_eval import (
+    DOMAINS,
+    evaluate_uda,
+    val_features,  # noqa: F401 - re-exported (its former home)
+    write_feature_artifacts,
+)
+from genda.tasks.uda_losses import domain_loss, mcc_loss, pseudo_label_loss
+
+_domain_loss = domain_loss  # its former name here (genda.tasks.dsn imports it)
 
 MODES = ("source_only", "dann", "target_only")
-DOMAINS = {"source": 0, "target": 1}  # the branch of a domain-specific BN extractor
 LR_SCHEDULES = ("none", "anneal", "cosine_restarts")
 
 
 def _head(head: nn.Module | Callable[..., nn.Module], in_features: int) -> nn.Module:
     """A head given built, or as a partial taking `in_features` (the extractor's output size)."""
     return head if isinstance(head, nn.Module) else head(in_features=in_features)
-
-
-def _domain_loss(logits: torch.Tensor, n_source: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """BCE of domain logits (B,) whose first `n_source` rows are source (0), the rest target (1);
-    also the batch's domain accuracy."""
-    target = torch.zeros_like(logits)
-    target[n_source:] = 1.0
-    loss = F.binary_cross_entropy_with_logits(logits, target)
-    return loss, ((logits > 0).float() == target).float().mean()
-
-
-def _balanced_domain_acc(disc: nn.Module, fs: torch.Tensor, ft: torch.Tensor) -> float:
-    """Mean of per-domain accuracies of a domain classifier (0.5 = chance, whatever the sizes)."""
-    return 0.5 * (float((disc(fs) <= 0).float().mean()) + float((disc(ft) > 0).float().mean()))
-
-
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((logits.argmax(1) == labels).float().mean())
-
-
-@torch.no_grad()
-def val_features(
-    ctx: StepContext, encoder: nn.Module, domain: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (N, D) and labels (N,) of a domain's whole val split."""
-    feats, labels = [], []
-    for b in ctx.batches("val", domain=domain):
-        feats.append(encode(encoder, b["image"], DOMAINS[domain]).float())
-        labels.append(b["label"])
-    return torch.cat(feats), torch.cat(labels)
-
-
-def evaluate_uda(ctx: StepContext, source_encoder: nn.Module, target_encoder: nn.Module,
-                 classifier: nn.Module, discriminator: nn.Module):
-    """Target/source val accuracy and balanced domain accuracy (0.5 = chance), plus the features."""
-    fs, ys = val_features(ctx, source_encoder, "source")
-    ft, yt = val_features(ctx, target_encoder, "target")
-    metrics = {
-        "target_acc": _accuracy(classifier(ft), yt),
-        "source_acc": _accuracy(classifier(fs), ys),
-        "domain_acc": _balanced_domain_acc(discriminator, fs, ft),
-    }
-    return metrics, (fs, ys, ft, yt)
-
-
-def write_feature_artifacts(
-    ctx: StepContext,
-    fs: torch.Tensor,
-    ys: torch.Tensor,
-    ft: torch.Tensor,
-    yt: torch.Tensor,
-    points: int,
-    title: str,
-) -> None:
-    """Save subsampled val features of both domains (`features.npz`) and the two t-SNE PNGs."""
-    from genda.viz.tsne import subsample, write_tsne
-
-    i_s = torch.as_tensor(subsample(len(fs), points, seed=0), device=fs.device)
-    i_t = torch.as_tensor(subsample(len(ft), points, seed=1), device=ft.device)
-    fs, ys, ft, yt = fs[i_s], ys[i_s], ft[i_t], yt[i_t]
-    ctx.out.arrays(
-        "features", source_features=fs, source_labels=ys, target_features=ft, target_labels=yt
-    )
-    if not getattr(ctx.out, "enabled", True):  # artefacts are written by rank 0 only
-        return
-    src = getattr(ctx.data.source, "domain_name", "source")
-    tgt = getattr(ctx.data.target, "domain_name", "target")
-    domains = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).long()
-    write_tsne(
-        torch.cat([fs, ft]),
-        torch.cat([ys, yt]),
-        domains,
-        ctx.out.path("tsne_class.png"),
-        ctx.out.path("tsne_domain.png"),
-        domain_names=[f"{src} (source)", f"{tgt} (target)"],
-        max_points=None,
-        title=f"{title}: {src} → {tgt}",
-    )
-    ctx.out.log_figure("tsne/class", ctx.out.path("tsne_class.png"))
-    ctx.out.log_figure("tsne/domain", ctx.out.path("tsne_domain.png"))
-
-
-def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
-    """Minimum Class Confusion (Jin et al., "Minimum Class Confusion for Versatile Domain
-    Adaptation", ECCV 2020, eq. 1-6) of target logits (B, C): temperature-scaled probabilities,
-    entropy-based example weights, the class-correlation matrix normalised per row, and the mean
-    over classes of its off-diagonal mass (0 = no two classes confused)."""
-    b, c = logits.shape
-    p = F.softmax(logits / temperature, dim=1)
-    entropy = -(p * torch.log(p + 1e-5)).sum(1).detach()
-    w = 1.0 + torch.exp(-entropy)
-    w = (b * w / w.sum()).unsqueeze(1)
-    corr = (p * w).t() @ p
-    corr = corr / corr.sum(1, keepdim=True)
-    return (corr.sum() - corr.trace()) / c
-
-
-def pseudo_label_loss(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Confidence-thresholded self-training (pseudo-labels, Lee 2013; the fixed threshold of
-    FixMatch, Sohn et al. 2020): cross-entropy of target logits against their own arg-max where the
-    detached softmax confidence is >= `threshold`, averaged over the whole batch; and the fraction
-    of the batch that passed."""
-    conf, label = F.softmax(logits.detach(), 1).max(1)
-    mask = (conf >= threshold).float()
-    return (F.cross_entropy(logits, label, reduction="none") * mask).mean(), mask.mean()
 
 
 def annealed_lr(
@@ -160,6 +64,8 @@ class UDATask(Task):
     α, β)|cosine_restarts (period `restart_steps`), `tsne_points` per domain.
     """
 
+    # the report's roles (artifacts/index.json): the t-SNE figures of write_feature_artifacts
+    ARTEFACTS = {"uda_tsne_class": ("tsne_class.png",), "uda_tsne_domain": ("tsne_domain.png",)}
     monitor = "target_acc"
     monitor_mode = "max"
 
@@ -257,7 +163,7 @@ class UDATask(Task):
         logits = self.classifier(labelled)
         cls_loss = F.cross_entropy(logits, y)
         lam = self.lambda_at(ctx.progress)
-        dom_loss, dom_acc = _domain_loss(self.domain_classifier(grad_reverse(f, lam)), n)
+        dom_loss, dom_acc = domain_loss(self.domain_classifier(grad_reverse(f, lam)), n)
         loss, logs = cls_loss + dom_loss, {}
         if self.mcc_weight or self.pseudo_weight:
             target_logits = self.classifier(f[n:])
@@ -316,6 +222,7 @@ class ADDATask(Task):
     fool `discriminator` (GAN loss with inverted labels). Source encoder and classifier are
     frozen in phase 2; the target is classified by classifier(target_encoder(x))."""
 
+    ARTEFACTS = UDATask.ARTEFACTS  # the same t-SNE figures (write_feature_artifacts)
     monitor = "target_acc"
     monitor_mode = "max"
 
@@ -388,7 +295,7 @@ class ADDATask(Task):
         with torch.no_grad():
             fs = self.source_encoder(batch["source"]["image"])
         ft = self.target_encoder(batch["target"]["image"])
-        d_loss, d_acc = _domain_loss(self.discriminator(torch.cat([fs, ft.detach()])), len(fs))
+        d_loss, d_acc = domain_loss(self.discriminator(torch.cat([fs, ft.detach()])), len(fs))
         ctx.update("discriminator", d_loss)
         g_loss = F.binary_cross_entropy_with_logits(
             self.discriminator(ft), torch.zeros(len(ft), device=ft.device)

@@ -13,9 +13,10 @@ from torch import nn
 
 from genda.errors import ConfigError
 from genda.kernel import progress
+from genda.metrics.images import ImageEvaluator, ImageProtocol
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task, sampling_time
-from genda.tasks.gan import ImageEvaluator, fixed_noise, unwrap
+from genda.tasks.gan import fixed_noise, unwrap
 
 PREFERRED_ATTRIBUTE = "Blond_Hair"
 
@@ -36,6 +37,14 @@ class VAETask(Task):
     """Trains `net` (x -> recon, mu, logvar). kl_warmup: fraction of training over which the KL
     weight ramps linearly from 0 to `kl_weight` (0: no warm-up)."""
 
+    ARTEFACTS = {  # the report's roles (artifacts/index.json)
+        "vae_recon": ("reconstructions.png",),
+        "vae_recon_mse": ("reconstruction_mse.json",),
+        "vae_samples": ("samples32.png",),
+        "vae_tsne": ("tsne.png",),
+        "vae_curves": ("curves.png",),
+        "vae_latents": ("latents.npz",),
+    }
     monitor = "loss"
     monitor_mode = "min"
 
@@ -49,7 +58,7 @@ class VAETask(Task):
             raise ConfigError(f"model.kl_warmup={kl_warmup}: a fraction of training in [0, 1]")
         self.net, self._optimizer = net, optimizer
         self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
-        self.evaluator = ImageEvaluator(fid or {}, n_real, face_score, cache_dir, face)
+        self.evaluator = ImageEvaluator(ImageProtocol.from_config(fid, n_real, face_score, cache_dir, face))
         self.n_images, self.n_show, self.seed = n_images, n_show, seed
         self.tsne_attribute = tsne_attribute
 

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
-from genda.kernel import atomic_folder
+from genda.kernel import ARTEFACT_INDEX, ARTEFACT_INDEX_SCHEMA, atomic_folder, atomic_write
+from genda.tasks.base import Every, Task
 
 
 def to_unit(images: torch.Tensor, value_range=(-1.0, 1.0), normalize: str = "clamp") -> torch.Tensor:
@@ -124,6 +125,42 @@ class RunArtifacts:
         if self.enabled:
             Path(path).write_text(text if text.endswith("\n") else text + "\n")
         return path
+
+    def write_index(self, task: Task) -> None:
+        """`index.json` of the task's ARTEFACTS roles, once its final artefacts are written."""
+        if self.enabled:
+            write_index(self.root, type(task))
+
+
+def find_roles(root: Path, roles: dict[str, tuple[str, ...] | Every]) -> dict[str, str | list[str]]:
+    """{role: path relative to `root`} of the first existing file among each role's candidate
+    names/globs; an Every(glob) role maps to all its matches, sorted. Roles without a file are
+    left out."""
+    found: dict[str, str | list[str]] = {}
+    for role, spec in roles.items():
+        if isinstance(spec, Every):
+            hits = sorted(p.relative_to(root).as_posix() for p in root.glob(spec.pattern) if p.is_file())
+            if hits:
+                found[role] = hits
+            continue
+        if isinstance(spec, str) or not all(isinstance(s, str) for s in spec):
+            raise TypeError(f"artefact role {role!r}: a tuple of file names/globs or Every(glob), "
+                            f"not {spec!r}")
+        hit = next((p for pat in spec for p in sorted(root.glob(pat)) if p.is_file()), None)
+        if hit is not None:
+            found[role] = hit.relative_to(root).as_posix()
+    return found
+
+
+def write_index(root: Path, task: type[Task]) -> Path:
+    """`<root>/index.json` (root: a run's artifacts/; format in genda.kernel): the files of the
+    task's ARTEFACTS roles that exist, written atomically. The report reads roles only here."""
+    root = Path(root)
+    doc = {"schema": ARTEFACT_INDEX_SCHEMA, "task": task.__name__,
+           "artefacts": find_roles(root, task.ARTEFACTS)}
+    text = json.dumps(doc, indent=2) + "\n"
+    atomic_write(root / ARTEFACT_INDEX, lambda f: f.write(text.encode()))
+    return root / ARTEFACT_INDEX
 
 
 def labelled_grid(images: torch.Tensor, nrow: int, path: str, *, row_labels=None, col_labels=None,

@@ -20,20 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from genda.config import build
-from genda.errors import CheckpointError, ConfigError, GendaError, Interrupted, NonFiniteLossError
+from genda.errors import ConfigError, GendaError, Interrupted, NonFiniteLossError
 from genda.tasks.base import StepContext, Task
 from genda.train import checkpoint as ckpt_io
 from genda.train.artifacts import RunArtifacts
 from genda.train.ema import EMA
 from genda.train.identity import run_identity
 from genda.train.logging import RunLogger
+from genda.train.resume import Checkpointing
 from genda.train.validate import check_config
 
 _log = logging.getLogger("genda")
-
-
-def _task_id(task: Task) -> str:
-    return f"{type(task).__module__}.{type(task).__qualname__}"
 
 
 class _Stop:
@@ -65,8 +62,8 @@ def threading_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-class Trainer:
-    """Runs one task on one data module inside one run dir."""
+class Trainer(Checkpointing):
+    """Runs one task on one data module inside one run dir (checkpoints: genda.train.resume)."""
 
     def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
         check_config(cfg, run_dir=run_dir)  # one ConfigError naming the key, before anything is built
@@ -83,6 +80,9 @@ class Trainer:
         self.fabric.seed_everything(int(cfg.seed), workers=True, verbose=False)
         if self.tcfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # no NaN-filling of every new tensor: a debugging aid that determinism does not need
+            # (torch's docs), and nearly all that deterministic mode cost the DANN CPU step (profiled)
+            torch.utils.deterministic.fill_uninitialized_memory = False
         self.step, self.best = 0, None
         self._pending_rng = None
         self._input_shape: list[int] | None = None
@@ -114,75 +114,6 @@ class Trainer:
         self._first_net = next(iter(self.task.networks().values()))
         self.loader = self.data.train_loader(self.fabric.global_rank, self.fabric.world_size)
 
-    # -- checkpoints -------------------------------------------------------------
-    def _state(self) -> dict:
-        return {
-            "format": ckpt_io.FORMAT, "task": _task_id(self.task), "step": self.step,
-            "config": self._config_yaml,
-            "modules": {k: n.state_dict() for k, n in self.nets.items()},
-            "ema": self.ema.state_dict() if self.ema else {},
-            "optimizers": {k: o.state_dict() for k, o in self.raw_optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "scaler": self.fabric.strategy.precision.state_dict(),  # AMP's grad scaler; {} without one
-            "rng": ckpt_io.rng_state(), "data": self.loader.batch_sampler.state_dict(),
-            "best": self.best, "monitor": self.task.monitor,
-            "input_shape": self._input_shape,  # (C, H, W) of a training batch: what predict resizes to
-        }
-
-    def save(self, which: str = "last") -> Path:
-        path = self.ckpt_dir / f"{which}.ckpt"
-        if self.rank0:
-            try:
-                ckpt_io.save_atomic(self._state(), path)
-            except OSError as e:
-                kept = "the previous one is kept" if path.is_file() else "no earlier checkpoint"
-                raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e} ({kept}; free space "
-                                      f"or pick another hydra.run.dir)") from None
-            if which == "last":  # status.json always names the step of the last checkpoint
-                self._status("running", checkpoint_step=self.step)
-        self.fabric.barrier()
-        return path
-
-    def _resume_path(self) -> Path | None:
-        r = self.tcfg.resume
-        if r in (None, False, "null", "none"):
-            return None
-        if r == "auto":
-            p = self.ckpt_dir / "last.ckpt"
-            return p if p.is_file() else None
-        p = Path(str(r))
-        return ckpt_io.resolve_in_run_dir(p) if p.is_dir() else p
-
-    def _load_weights(self, path: Path) -> None:
-        """Networks (and EMA) from a checkpoint of this run, e.g. best.ckpt before finalize."""
-        state = ckpt_io.load(path)
-        for k, net in self.nets.items():
-            ckpt_io.load_module_state(net, state["modules"][k], k, str(path))
-        if self.ema:
-            self.ema.load_state_dict(state["ema"])
-        self._say(f"final evaluation with the weights of {path} (step {state['step']})")
-
-    def _resume(self, path: Path) -> None:
-        state = ckpt_io.load(path)
-        if state["task"] != _task_id(self.task):
-            raise CheckpointError(f"{path} was saved by task {state['task']}, this run is {_task_id(self.task)}")
-        for k, net in self.nets.items():
-            if k not in state["modules"]:
-                raise CheckpointError(f"{path}: no weights for network '{k}' (another model?)")
-            ckpt_io.load_module_state(net, state["modules"][k], k, str(path))
-        for k, opt in self.raw_optimizers.items():
-            opt.load_state_dict(state["optimizers"][k])
-        for k, s in self.schedulers.items():
-            s.load_state_dict(state["schedulers"][k])
-        if self.ema:
-            self.ema.load_state_dict(state["ema"])
-        if state["scaler"]:
-            self.fabric.strategy.precision.load_state_dict(state["scaler"])
-        self.loader.batch_sampler.load_state_dict(state["data"])
-        self.step, self.best = int(state["step"]), state["best"]
-        self._pending_rng = state["rng"]  # set after the data iterator exists (creating it draws a seed)
-        self._say(f"resumed from {path} at step {self.step}")
-
     # -- steps -------------------------------------------------------------------
     def _update(self, name: str, loss: torch.Tensor) -> None:
         if name not in self.optimizers:
@@ -199,12 +130,10 @@ class Trainer:
         self._finite = self._finite & torch.isfinite(loss.detach()).all()
 
     def _to_device(self, batch: Any) -> Any:
-        batch = move_data_to_device(batch, self.fabric.device)
+        if self.fabric.device.type != "cpu":  # loaders give CPU tensors: nothing to move on CPU
+            batch = move_data_to_device(batch, self.fabric.device)
         if self.tcfg.channels_last:
-            from lightning_utilities.core.apply_func import apply_to_collection
-
-            batch = apply_to_collection(batch, torch.Tensor, lambda t: t.contiguous(
-                memory_format=torch.channels_last) if t.ndim == 4 else t)
+            batch = _channels_last(batch)
         return batch
 
     def _batches(self, split: str = "val", domain: str | None = None):
@@ -370,6 +299,7 @@ class Trainer:
             self._load_weights(self.ckpt_dir / "best.ckpt")
         with self._eval_mode():
             final = self.task.finalize(self._ctx()) or {}
+        self.out.write_index(self.task)  # artifacts/index.json: the task's roles -> files
         self.logger.log({f"final/{k}": v for k, v in final.items()}, self.step)
         summary = {"step": self.step, **final}
         if self.best is not None:
@@ -409,6 +339,17 @@ def resume_command(run_dir: str, overrides: list[str]) -> str:
     keep = [o for o in overrides if not o.lstrip("+~").startswith(("trainer.resume=", "hydra.run.dir="))]
     args = [*keep, f"trainer.resume={run_dir}", f"hydra.run.dir={run_dir}"]
     return " ".join([shlex.quote(sys.executable), "-m", "genda", *map(shlex.quote, args)])
+
+
+def _channels_last(batch: Any) -> Any:
+    """4-D tensors of a batch in channels_last (a no-op for those already in it)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.ndim == 4 else batch
+    if type(batch) is dict:
+        return {k: _channels_last(v) for k, v in batch.items()}
+    from lightning_utilities.core.apply_func import apply_to_collection
+
+    return apply_to_collection(batch, torch.Tensor, _channels_last)
 
 
 def _batch_size(batch: Any) -> int:

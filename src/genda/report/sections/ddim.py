@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from genda.report import doc as D
 from genda.report import figures, verdicts
-from genda.report.core import ART, Core, _eta
+from genda.report.core import Core, _eta
 from genda.report.records import RunRecord, mean_std
 from genda.report.sections.ddpm import loss_curves
 from genda.report.sections.gan import sampling_text
@@ -33,9 +33,9 @@ def render(b: Core) -> None:
         if not (r.config.get("model") or {}).get("ckpt"):
             add(loss_curves(b, recs, "DDIM face UNet"))
         add(eta_grid(b, recs))
-        for key, what in (("ddim_slerp", "slerp"), ("ddim_lerp", "linear interpolation")):
-            add(b.image(r, r.artifact(*ART[key]),
-                        f"{what} between noise 00 and 01, α = 0, 0.1, …, 1 (η = 0)", what, 760))
+        for src, what in ((r.role("ddim_slerp"), "slerp"),
+                          (r.role("ddim_lerp"), "linear interpolation")):
+            add(b.image(r, src, f"{what} between noise 00 and 01, α = 0, 0.1, …, 1 (η = 0)", what, 760))
         mse = mean_std([x.value("mse") for x in eta0], digits=2)
         add(
             D.Table(
@@ -63,7 +63,7 @@ def eta_grid(b: Core, recs: list[RunRecord]):
         r = runs[0] if runs else recs[0]
         return b.image(
             r,
-            r.artifact(*ART["ddim_eta_grid"]),
+            r.role("ddim_eta_grid"),
             "DDIM η grid of one run: rows η = 0, 0.25, 0.5, 0.75, 1; columns noises 00–03",
             "η grid",
             520,
@@ -71,7 +71,7 @@ def eta_grid(b: Core, recs: list[RunRecord]):
     rows = []
     for r in runs:
         k = int((r.config.get("model") or {}).get("eta_grid_noises", 4))
-        images = sorted(r.artifacts.glob(ART["ddim_images"]))[:k]
+        images = r.role_files("ddim_images")[:k]
         if images:
             rows.append((f"η = {_eta(r)}", figures.row_of(images)))
     if not rows:

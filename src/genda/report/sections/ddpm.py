@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from genda.report import doc as D
 from genda.report import verdicts
-from genda.report.core import ART, Core, _int
+from genda.report.core import Core, _int
 from genda.report.figures import series
 from genda.report.records import RunRecord, mean_std
 from genda.report.sections.gan import sampling_text
@@ -39,9 +39,9 @@ def render(b: Core) -> None:
             D.Para(b.provenance(recs)),
             *b.failures(recs),
             loss_curves(b, recs, "DDPM"),
-            b.image(r, r.artifact(*ART["ddpm_grid"]),
+            b.image(r, r.role("ddpm_grid"),
                     "10×10 grid: rows = digits 0–9, columns = noises", "10×10 grid", 420),
-            b.image(r, r.artifact(*ART["ddpm_strip"]),
+            b.image(r, r.role("ddpm_strip"),
                     f"The first '0' along its reverse process (timesteps {steps})",
                     "reverse-process strip", 640),
             D.Table(

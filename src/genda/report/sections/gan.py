@@ -7,7 +7,7 @@ import math
 
 from genda.report import doc as D
 from genda.report import verdicts
-from genda.report.core import ART, Core
+from genda.report.core import Core
 from genda.report.records import RunRecord, face_detectors, kid_text, mean_std
 
 ITEM = "gan"
@@ -106,7 +106,7 @@ def render(b: Core) -> None:
             curves(b, recs),
             b.image(
                 r,
-                r.artifact(*ART["gan_grid"]),
+                r.role("gan_grid"),
                 f"{b.label(recs)}: first 32 generated images (seed {r.run.seed})",
                 "first-32 grid",
                 540,

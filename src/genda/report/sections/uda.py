@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from genda.report import doc as D
 from genda.report import verdicts
-from genda.report.core import ART, LEGEND_WIDTH, Core, cite, load_baselines, sources_table
+from genda.report.core import LEGEND_WIDTH, Core, cite, load_baselines, sources_table
 from genda.report.figures import series
 from genda.report.records import RunRecord, mean_std
 
@@ -146,9 +146,10 @@ def render(b: Core) -> None:
                 *b.failures(by[m]),
                 D.Gallery(
                     [
-                        b.image(r, r.artifact(*ART[k]), f"{NAMES[m]}: latent coloured by {w}",
-                                f"t-SNE by {w}", LEGEND_WIDTH)
-                        for k, w in (("uda_tsne_class", "class"), ("uda_tsne_domain", "domain"))
+                        b.image(r, src, f"{NAMES[m]}: latent coloured by {w}", f"t-SNE by {w}",
+                                LEGEND_WIDTH)
+                        for src, w in ((r.role("uda_tsne_class"), "class"),
+                                       (r.role("uda_tsne_domain"), "domain"))
                     ]
                 ),
             )

@@ -7,7 +7,7 @@ import numpy as np
 
 from genda.report import doc as D
 from genda.report import figures, verdicts
-from genda.report.core import ART, LEGEND_WIDTH, Core
+from genda.report.core import LEGEND_WIDTH, Core
 from genda.report.records import RunRecord, face_detectors, kid_text, mean_std
 from genda.report.sections.gan import sampling_text
 
@@ -24,7 +24,7 @@ def render(b: Core) -> None:
         add(D.Heading(b.label(recs), 3), verdicts.vae(recs), D.Para(b.provenance(recs)),
             *b.failures(recs))
         caption = "Learning curves: reconstruction MSE and KL (train: logged means; val)"
-        own = r.artifact(*ART["vae_curves"])  # the run's own figure, else drawn here
+        own = r.role("vae_curves")  # the run's own figure, else drawn here
         curve = None if own else figures.curves(
             r.metrics,
             ["train/recon", "train/kl", "val/recon", "val/kl"],
@@ -36,9 +36,9 @@ def render(b: Core) -> None:
             else D.Image(curve, caption, 900) if curve
             else D.Missing(f"recon/KL rows in {b.run_link(r)}/metrics.jsonl")
         )
-        add(b.image(r, r.artifact(*ART["vae_recon"]), "Top: val images; bottom: reconstructions",
+        add(b.image(r, r.role("vae_recon"), "Top: val images; bottom: reconstructions",
                     "reconstructions", 640))
-        mse = r.json_artifact(*ART["vae_recon_mse"])
+        mse = r.role_json("vae_recon_mse")
         if mse and "mse" in mse:
             key = "mse_255" if "mse_255" in mse else "mse"
             add(
@@ -56,7 +56,7 @@ def render(b: Core) -> None:
             )
         else:
             add(D.Missing(f"per-image MSE (reconstruction_mse.json) of `{r.run.name}`"))
-        add(b.image(r, r.artifact(*ART["vae_samples"]), "32 random samples z ~ N(0, I)", "samples", 540))
+        add(b.image(r, r.role("vae_samples"), "32 random samples z ~ N(0, I)", "samples", 540))
         add(
             D.Table(
                 ["metric", "value"],
@@ -78,10 +78,10 @@ def render(b: Core) -> None:
 
 
 def tsne(b: Core, r: RunRecord):
-    done = r.artifact(*ART["vae_tsne"])
+    done = r.role("vae_tsne")
     if done:
         return b.image(r, done, "t-SNE of latent means", "t-SNE", LEGEND_WIDTH)
-    lat = r.artifact(*ART["vae_latents"])
+    lat = r.role("vae_latents")
     if lat is None:
         return D.Missing(f"latents.npz of `{r.run.name}`")
     from genda.viz.tsne import _scatter, embed
