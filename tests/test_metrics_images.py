@@ -16,7 +16,7 @@ from PIL import Image
 
 from genda.errors import DataError
 from genda.metrics.images import FACE_DOMAINS, ImageEvaluator, ImageProtocol, diversity_ratio
-from genda.metrics.mse import mse_to_reference
+from genda.metrics.mse import mse_by_name, mse_to_reference, read_png
 
 FID_CFG = {"weights": "fid-helper", "n_fake": 16, "batch_size": 8, "dims": 64,
            "kid": {"subsets": 5, "subset_size": 1000, "seed": 2020}}
@@ -119,3 +119,34 @@ def test_mse_to_reference_bad_ground_truth_is_one_line(tmp_path):
         mse_to_reference(images, tmp_path / "bad")
     cases.append(e)
     assert all(len(str(c.value).splitlines()) == 1 for c in cases)
+
+
+def test_read_png_without_key_names_the_path_first(tmp_path):
+    """The case `python -m genda.evaluate mse` reads with (files of either folder): the path leads."""
+    (tmp_path / "x.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"^.*x\.png: corrupt or unreadable image \(") as e:
+        read_png(tmp_path / "x.png")
+    assert len(str(e.value).splitlines()) == 1
+    with pytest.raises(DataError, match=r"^.*y\.png: image not found$"):
+        read_png(tmp_path / "y.png")
+
+
+def test_mse_by_name_reads_as_the_task_does(tmp_path):
+    """Grey and RGB PNGs both read as RGB: a grey image against its grey ground truth scores as the
+    task would score the same pixels; files are matched by name, not order."""
+    rng = np.random.default_rng(1)
+    gt = rng.integers(0, 256, (2, 8, 8), dtype=np.uint8)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "out").mkdir()
+    for i in range(2):
+        Image.fromarray(gt[i]).save(tmp_path / "gt" / f"{i:02d}.png")
+        Image.fromarray(gt[1 - i]).save(tmp_path / "out" / f"{1 - i:02d}.png")  # the same, other order
+    Image.fromarray(gt[0] // 2).save(tmp_path / "out" / "00.png")
+    got = mse_by_name(tmp_path / "out", tmp_path / "gt")
+    want = ((gt[0].astype(np.float64) - gt[0] // 2) ** 2).mean()
+    assert got == {"00.png": pytest.approx(want, rel=1e-12), "01.png": 0.0}
+    rgb = torch.from_numpy(np.repeat((gt[0] // 2)[None], 3, 0))[None]
+    assert mse_to_reference(rgb, tmp_path / "gt") == pytest.approx(want, rel=1e-12)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "out" / "01.png")
+    with pytest.raises(DataError, match=r"01\.png: shape \(3, 4, 4\) differs from ground truth \(3, 8, 8\)"):
+        mse_by_name(tmp_path / "out", tmp_path / "gt")

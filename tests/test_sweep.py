@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 from genda.report.sweep import lower_is_better, write
+from genda.tasks.ddim_faces import DDIMFaceTask
+from genda.train.artifacts import write_index
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +51,7 @@ def test_multirun_writes_sweep_table(tmp_path):
     assert "| trainer.max_steps | seeds |" in md and "★" in md
 
 
-def _fake_job(root: Path, num: int, eta: str, seed: str, acc: float, color: int) -> None:
+def _fake_job(root: Path, num: int, eta: str, seed: str, acc: float, color: int, index: bool = True) -> None:
     job = root / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(
@@ -59,6 +61,8 @@ def _fake_job(root: Path, num: int, eta: str, seed: str, acc: float, color: int)
     ddim.mkdir(parents=True)
     for i in range(4):
         Image.fromarray(np.full((16, 16, 3), color + i, np.uint8)).save(ddim / f"{i:02d}.png")
+    if index:  # a finished run's task writes artifacts/index.json from its ARTEFACTS
+        write_index(job / "artifacts", DDIMFaceTask)
 
 
 def test_rebuild_command_and_labelled_grid(tmp_path):
@@ -75,6 +79,18 @@ def test_rebuild_command_and_labelled_grid(tmp_path):
     assert [row["best"] for row in rows] == ["", "1"]
     grid = Image.open(root / "sweep_grid.png")
     assert grid.width > 300 and grid.height > 300  # two labelled columns of four images
+
+
+def test_grid_of_jobs_made_before_the_artefact_index_says_why(tmp_path):
+    root = tmp_path / "multirun"
+    for num, (eta, index) in enumerate([("0", False), ("1", True)]):
+        _fake_job(root, num, eta, "0", 1.0, 40 * num, index=index)
+    out = write(root)
+    assert "grid" not in out and not (root / "sweep_grid.png").exists()  # one column left: no grid
+    md = (root / "sweep.md").read_text()
+    assert ("> **missing:** headline picture of `0` (complete; expected under `0/artifacts` — the run has "
+            "no artifacts/index.json (made before the artefact index))") in md
+    assert "`1/artifacts`" not in md
 
 
 def test_sweep_of_a_non_sweep_dir_is_one_line(tmp_path):

@@ -71,21 +71,13 @@ def _faces(args: argparse.Namespace) -> dict:
 
 
 def mse_of_folders(folder: Path, gt_folder: Path) -> dict:
-    """Mean over ground-truth images of the per-image MSE on 0-255 pixels; files matched by name."""
-    from genda.data.folders import decode, png_names
+    """Mean over ground-truth images of the per-image MSE on 0-255 pixels; files matched by name
+    (genda.metrics.mse, the DDIM task's reader and score)."""
+    from genda.metrics.mse import mse_by_name
 
-    names = png_names(gt_folder)
-    missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise DataError(f"{folder}: no {missing[0]} to match {gt_folder / missing[0]} ({len(missing)} missing)")
-    per_image = []
-    for n in names:
-        pred, gt = decode([folder / n])[0].double(), decode([gt_folder / n])[0].double()
-        if pred.shape != gt.shape:
-            raise DataError(f"{folder / n}: shape {tuple(pred.shape)} differs from ground truth {tuple(gt.shape)}")
-        per_image.append(float(((pred - gt) ** 2).mean()))
-    return {"metric": "mse", "value": float(np.mean(per_image)), "n": len(names),
-            "per_image": dict(zip(names, per_image, strict=True))}
+    per_image = mse_by_name(folder, gt_folder)
+    return {"metric": "mse", "value": float(np.mean(list(per_image.values()))), "n": len(per_image),
+            "per_image": per_image}
 
 
 def _mse(args: argparse.Namespace) -> dict:

@@ -15,7 +15,7 @@ import yaml
 from genda.report import doc as D
 from genda.report import figures, hparams
 from genda.report.manifest import Manifest
-from genda.report.records import RunRecord, face_detectors, group_by_entry, mean_std
+from genda.report.records import NO_INDEX, RunRecord, face_detectors, group_by_entry, mean_std
 
 LEGEND_WIDTH = 640  # px: figures that carry a legend (t-SNE), wide enough to read it
 
@@ -64,8 +64,7 @@ class Core:
     def image(self, rec: RunRecord, src: Path | None, caption: str, what: str, width: int = 0):
         """Copy an artefact into img/ and return an Image block (or a Missing note)."""
         if src is None or not src.is_file():
-            why = (" — the run has no artifacts/index.json (made before the artefact index)"
-                   if rec.ok and rec.index is None else "")
+            why = f" — {NO_INDEX}" if rec.ok and rec.index is None else ""
             return D.Missing(
                 f"{what} of `{rec.run.name}` ({rec.state}; expected under "
                 f"{self.run_link(rec)}/artifacts{why})"

@@ -43,6 +43,31 @@ def saved_config(run_dir: Path) -> dict | None:
         return None
 
 
+def read_index(artifacts: Path) -> dict[str, list[Path]] | None:
+    """`artifacts`/index.json (a run's artifacts/ folder) as {role: [files]}: the run's task wrote
+    it from its ARTEFACTS after its final artefacts. None where the run has none (unfinished, or
+    made before the index) or it has another schema. Paths that leave artifacts/ are dropped."""
+    doc = read_json(artifacts / ARTEFACT_INDEX)
+    if not isinstance(doc, dict) or doc.get("schema") != ARTEFACT_INDEX_SCHEMA:
+        return None
+    out: dict[str, list[Path]] = {}
+    roles = doc.get("artefacts")
+    for role, rel in (roles if isinstance(roles, dict) else {}).items():
+        rels = rel if isinstance(rel, list) else [rel]
+        out[str(role)] = [artifacts / x for x in rels if isinstance(x, str) and x
+                          and not Path(x).is_absolute() and ".." not in Path(x).parts]
+    return out
+
+
+def role_files(index: dict[str, list[Path]] | None, role: str) -> list[Path]:
+    """The existing files of one role of an index (read_index); none without an index."""
+    return [p for p in (index or {}).get(role, []) if p.is_file()]
+
+
+# the report's note on an artefact a finished run lacks because it predates artifacts/index.json
+NO_INDEX = "the run has no artifacts/index.json (made before the artefact index)"
+
+
 @dataclass
 class RunRecord:
     """One manifest run as found on disk (any file may be missing)."""
@@ -141,23 +166,12 @@ class RunRecord:
 
     @cached_property
     def index(self) -> dict[str, list[Path]] | None:
-        """artifacts/index.json as {role: [files]} (the run's task wrote it after its final
-        artefacts); None where the run has none (unfinished, or from before the index) or it
-        has another schema. Paths that leave artifacts/ are dropped."""
-        doc = read_json(self.artifacts / ARTEFACT_INDEX)
-        if not isinstance(doc, dict) or doc.get("schema") != ARTEFACT_INDEX_SCHEMA:
-            return None
-        out: dict[str, list[Path]] = {}
-        roles = doc.get("artefacts")
-        for role, rel in (roles if isinstance(roles, dict) else {}).items():
-            rels = rel if isinstance(rel, list) else [rel]
-            out[str(role)] = [self.artifacts / x for x in rels if isinstance(x, str) and x
-                              and not Path(x).is_absolute() and ".." not in Path(x).parts]
-        return out
+        """artifacts/index.json as {role: [files]} (read_index); None where the run has none."""
+        return read_index(self.artifacts)
 
     def role_files(self, role: str) -> list[Path]:
         """The existing files of one artefact role of index.json (e.g. 'ddim_images')."""
-        return [p for p in (self.index or {}).get(role, []) if p.is_file()]
+        return role_files(self.index, role)
 
     def role(self, role: str) -> Path | None:
         """The file of one artefact role of index.json (e.g. 'gan_grid'), or None."""

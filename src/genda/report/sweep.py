@@ -3,7 +3,8 @@
 `python -m genda -m ...` ends with `SweepTable.on_multirun_end` (registered in conf/config.yaml),
 which writes `sweep.md`, `sweep.csv` and, for a sweep over one key of an image task, `sweep_grid.png`
 into the sweep dir. `python -m genda.report sweep DIR` rebuilds them for any sweep dir (basic,
-joblib or SLURM launcher): it only reads each job's `.hydra/overrides.yaml` and `summary.json`.
+joblib or SLURM launcher): it only reads each job's `.hydra/overrides.yaml`, `summary.json` and,
+for the grid, the pictures its `artifacts/index.json` names (the roles of its task's ARTEFACTS).
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from typing import Any
 import yaml
 
 from genda.errors import GendaError
+from genda.report.records import NO_INDEX, read_index, role_files
 
 # keys that never become a table column on their own (seeds are averaged over)
 _SEED_KEYS = ("seed",)
 # metrics where lower is better; everything else is taken as higher-is-better
 _LOWER = ("fid", "kid", "loss", "mse", "nll", "error")
-# the headline picture of a run, first found wins (`ddim/` holds the eta-dependent samples)
-_PICTURES = ("grid.png", "first32.png", "samples32.png", "eta_grid.png")
+# artefact roles (artifacts/index.json) of a job's headline picture, the first found wins:
+# ddim_images (ddim/00.png...: the eta-dependent samples, up to 4), else one grid of samples
+_PICTURE_ROLES = ("ddim_images", "ddpm_grid", "gan_grid", "vae_samples", "ddim_eta_grid")
+_MAX_PICTURES = 4
 
 
 @dataclass
@@ -183,12 +187,14 @@ def write(sweep_dir: Path) -> dict[str, Path]:
         w.writerow([*cells, *flat, "1" if mark else ""])
     md.write("\nJob dirs: " + ", ".join(f"`{j.path.relative_to(sweep_dir)}`" for j in jobs) + "\n")
     out = {"md": sweep_dir / "sweep.md", "csv": sweep_dir / "sweep.csv"}
-    _atomic_text(out["md"], md.getvalue())
-    _atomic_text(out["csv"], buf.getvalue())
     if len(keys) == 1:
-        grid = _grid(sweep_dir, keys[0], rows)
+        grid, missing = _grid(sweep_dir, keys[0], rows)
         if grid is not None:
             out["grid"] = grid
+        for note in missing:
+            md.write(f"\n> **missing:** {note}\n")
+    _atomic_text(out["md"], md.getvalue())
+    _atomic_text(out["csv"], buf.getvalue())
     return out
 
 
@@ -198,20 +204,30 @@ def _atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _picture(job: Job) -> list[Path]:
-    art = job.path / "artifacts"
-    ddim = sorted((art / "ddim").glob("*.png"))[:4] if (art / "ddim").is_dir() else []
-    if ddim:
-        return ddim
-    return next(([art / p] for p in _PICTURES if (art / p).is_file()), [])
-
-
-def _grid(sweep_dir: Path, key: str, rows: list[Row]) -> Path | None:
-    """One labelled column per value of `key`: the first seed's headline picture(s)."""
-    columns = [(r.values[key], _picture(r.jobs[0])) for r in rows]
-    columns = [(v, ps) for v, ps in columns if ps]
-    if len(columns) < 2:
+def _picture(job: Job) -> list[Path] | None:
+    """The job's headline picture(s), by role of its artifacts/index.json; [] for a job whose task
+    declares none of those roles (a classifier), None for a job without an index."""
+    index = read_index(job.path / "artifacts")
+    if index is None:
         return None
+    return next((files[:_MAX_PICTURES] for role in _PICTURE_ROLES if (files := role_files(index, role))), [])
+
+
+def _grid(sweep_dir: Path, key: str, rows: list[Row]) -> tuple[Path | None, list[str]]:
+    """One labelled column per value of `key`: the first seed's headline picture(s). Also the
+    report's missing note for each column's job that finished without an index (made before it)."""
+    columns, missing = [], []
+    for r in rows:
+        job = r.jobs[0]
+        pics = _picture(job)
+        if pics is None and job.summary:
+            where = job.path.relative_to(sweep_dir).as_posix()
+            missing.append(f"headline picture of `{where}` (complete; expected under "
+                           f"`{where}/artifacts` — {NO_INDEX})")
+        if pics:
+            columns.append((r.values[key], pics))
+    if len(columns) < 2:
+        return None, missing
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,7 +257,7 @@ def _grid(sweep_dir: Path, key: str, rows: list[Row]) -> Path | None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
-    return path
+    return path, missing
 
 
 try:  # the Hydra callback; hydra is a hard dependency, the guard only keeps imports cheap to test
