@@ -96,6 +96,9 @@ def hyperparameters(config: dict) -> list[tuple[str, str]]:
     batch = _batch(config.get("data") or {})
     if batch:
         out.append(("batch size", batch))
+    size = (config.get("data") or {}).get("image_size")
+    if isinstance(size, int):
+        out.append(("image size", f"{size}×{size}"))
     if trainer.get("max_steps") is not None:
         out.append(("training steps", _fmt(trainer["max_steps"])))
     sched = model.get("lr_schedule")
@@ -125,6 +128,10 @@ def hyperparameters(config: dict) -> list[tuple[str, str]]:
             out.append(("η (DDIM)", _fmt(sampler["eta"])))
         if "guidance" in sampler:
             out.append(("guidance w (CFG)", _fmt(sampler["guidance"])))
+        if "clip_x0" in sampler:
+            clip = sampler["clip_x0"]
+            out.append(("x̂₀ clipped to [−1, 1]", "auto (yes for a net genda trained)" if clip is None
+                        else ("yes" if clip else "no")))
     for k, v in model.items():  # networks: constructor arguments (widths, channels, ...)
         if isinstance(v, dict) and "_target_" in v and not str(v["_target_"]).startswith("torch.optim"):
             out.append((k.replace("_", " "), _network(v)))

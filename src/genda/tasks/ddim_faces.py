@@ -22,13 +22,12 @@ from genda.metrics.mse import mse_to_reference
 from genda.targets import register_target
 from genda.tasks.base import Every, StepContext, sampling_time
 from genda.tasks.diffusion_base import DiffusionBase, describe_net
+from genda.viz.images import to_unit
 
 
 def _minmax(x: torch.Tensor) -> torch.Tensor:
     """Per-image min-max normalisation to [0, 1] (the course's way of saving DDIM outputs)."""
-    flat = x.float().flatten(1)
-    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
-    return (x.float() - lo) / (hi - lo).clamp_min(1e-12)
+    return to_unit(x, normalize="minmax")
 
 
 def _to_u8(unit: torch.Tensor) -> torch.Tensor:

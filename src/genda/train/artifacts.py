@@ -13,17 +13,7 @@ from torchvision.utils import make_grid, save_image
 
 from genda.kernel import ARTEFACT_INDEX, ARTEFACT_INDEX_SCHEMA, atomic_folder, atomic_write
 from genda.tasks.base import Every, Task
-
-
-def to_unit(images: torch.Tensor, value_range=(-1.0, 1.0), normalize: str = "clamp") -> torch.Tensor:
-    """Float images -> [0, 1]. 'clamp' maps value_range linearly; 'minmax' rescales each image."""
-    x = images.detach().float().cpu()
-    if normalize == "minmax":
-        lo = x.flatten(1).min(1).values.view(-1, 1, 1, 1)
-        hi = x.flatten(1).max(1).values.view(-1, 1, 1, 1)
-        return (x - lo) / (hi - lo).clamp_min(1e-12)
-    lo, hi = value_range
-    return ((x - lo) / (hi - lo)).clamp(0, 1)
+from genda.viz.images import to_unit
 
 
 def save_folder(folder: Path, images: torch.Tensor, filenames: list[str], value_range=(-1.0, 1.0),
