@@ -29,21 +29,19 @@ def _trained_run() -> tuple[Path | None, str]:
     return run, ""
 
 
-def _evaluator(cfg, device):
+def _evaluator(data, cfg, device):
+    """The run's own evaluator, found as its task finds it (genda.tasks.diffusion)."""
     from omegaconf import OmegaConf
 
     from genda.data.domain import default_cache_dir
     from genda.metrics.accuracy import DigitEvaluator
 
-    domain = str(OmegaConf.select(cfg, "data.domain"))
-    cache = OmegaConf.select(cfg, "data.cache_dir", default=None) or default_cache_dir()
-    if os.environ.get("GENDA_CACHE"):
-        cache = os.environ["GENDA_CACHE"]
     scale = str(OmegaConf.select(cfg, "model.evaluator.scale", default="cpu") or "cpu")
-    return DigitEvaluator.for_domain(domain, cache, device, scale=scale)
+    return DigitEvaluator.for_domain(data.domain_name, data.cache_dir or default_cache_dir(), device,
+                                     scale=scale, data_dir=data.data_dir)
 
 
-def _score(task, ev, labels: torch.Tensor, shape, seed: int, device) -> tuple[float, float]:
+def _score(task, ev, data, labels: torch.Tensor, shape, seed: int, device) -> tuple[float, float]:
     """(seconds to sample, evaluator accuracy of the 8-bit images) with the task's current sampler."""
     sync(device)
     t0 = time.perf_counter()
@@ -51,8 +49,8 @@ def _score(task, ev, labels: torch.Tensor, shape, seed: int, device) -> tuple[fl
         x, _ = task.generate(labels, shape, seed)
     sync(device)
     secs = time.perf_counter() - t0
-    u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # what the saved PNGs hold
-    acc = float((ev.predict(u8.float() / 127.5 - 1.0).cpu() == labels.cpu()).float().mean())
+    u8 = data.to_uint8(x).float() / 127.5 - 1.0  # what the saved PNGs hold, as the task scores them
+    acc = float((ev.predict(u8).cpu() == labels.cpu()).float().mean())
     return secs, acc
 
 
@@ -63,11 +61,12 @@ def run(quick: bool = False) -> dict:
         print(f"[bench solver_quality] {why}")
         return {"skipped": why}
     from genda.diffusion.schedulers import sampler_from_config
-    from genda.runs import load_run
+    from genda.runs import data_module_of, load_run
 
     device = default_device()
     loaded = load_run(run_dir, device)
-    task, ev = loaded.task, _evaluator(loaded.cfg, device)
+    data = data_module_of(loaded.cfg)
+    task, ev = loaded.task, _evaluator(data, loaded.cfg, device)
     k, per = task.num_classes, 100
     labels = torch.arange(k, device=device).repeat_interleave(per)
     shape = (task.net.in_channels, task.image_size, task.image_size)
@@ -79,11 +78,11 @@ def run(quick: bool = False) -> dict:
         task.sampler, task.scheduler = sampler_from_config(block, task.noise_schedule)
 
     use("ddim", 50)
-    t_ddim, acc_ddim = _score(task, ev, labels, shape, seed, device)
+    t_ddim, acc_ddim = _score(task, ev, data, labels, shape, seed, device)
     rows = {}
     for n in DPM_STEPS:
         use("dpmsolver", n)
-        t, acc = _score(task, ev, labels, shape, seed, device)
+        t, acc = _score(task, ev, data, labels, shape, seed, device)
         rows[f"dpmsolver_{n}_vs_ddim_50_trained"] = Comparison(
             "solver_quality", f"DPM-Solver++(2M)-{n} (A) vs DDIM-50 (B), trained ddpm_digits, 1,000 images "
             f"(accuracy A {acc:.1%}, B {acc_ddim:.1%})",
