@@ -254,6 +254,20 @@ def test_course_ddim_unet_loads_a_fresh_state_dict_strictly() -> None:
         net.load_state_dict(bad, strict=True)
 
 
+def test_ddim_unet_norm_groups_changes_no_parameter_name_or_shape() -> None:
+    """model.net.norm_groups (ddim_small: 8, i.e. 4 channels per group) builds every GroupNorm with
+    that many groups; names and shapes stay the course's, so either net loads the other's weights."""
+    sizes = dict(channel=32, channel_multiplier=(1, 2, 2, 2), n_res_blocks=1, attn_strides=(8,))
+    a, b = DDIMUNet(**sizes), DDIMUNet(**sizes, norm_groups=8)
+    norms = [m for m in b.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and {m.num_groups for m in norms} == {8}
+    assert {m.num_groups for m in a.modules() if isinstance(m, torch.nn.GroupNorm)} == {32}
+    assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
+    b.load_state_dict(a.state_dict(), strict=True)
+    with pytest.raises(ValueError):
+        DDIMUNet(**sizes, norm_groups=5)  # 32 channels do not split into 5 groups
+
+
 class LoudEps(RandomEps):
     """RandomEps whose implied x_0 leaves [-1, 1], so clipping x_0 changes the result."""
 

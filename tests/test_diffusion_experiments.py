@@ -46,7 +46,10 @@ def test_ddim_faces_smoke_writes_every_artefact(smoke_run) -> None:
     assert Image.open(art / "eta_grid.png").size == (4 * 66 + 2, 5 * 66 + 2)  # 5 etas x 4 noises
     for row in ("slerp", "lerp"):
         assert Image.open(art / f"{row}.png").size == (3 * 66 + 2, 68)
-    assert json.loads((art / "eval.json").read_text())["eta"] == 0.0
+    ev = json.loads((art / "eval.json").read_text())
+    assert ev["eta"] == 0.0
+    # the HOG score of real val faces at the run's own image size: the ceiling the verdict quotes
+    assert 0.0 <= ev["face_score_real_hog"] <= 100.0 and 0.0 <= ev["face_score_hog"] <= 100.0
     for name in ("eta_grid", "slerp", "lerp"):  # rows labelled by eta, columns by noise / alpha
         assert Image.open(art / f"{name}_labelled.png").width >= 500
 

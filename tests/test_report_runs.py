@@ -132,7 +132,7 @@ def test_smoke_report_of_the_manifest(tmp_path: Path) -> None:
     for item in ("A: DCGAN (course)", "B: DCGAN", "SN-GAN", "WGAN (weight clipping, RMSprop)",
                  "WGAN-GP", "KID", "diversity", "face score", "VAE", "reconstruction",
                  "10×10 grid", "reverse process", "η", "slerp", "linear interpolation",
-                 "trained on source", "DANN", "trained on target", "ADDA", "| MCC |", "DSN",
+                 "trained on source", "DANN", "trained on target", "ADDA", "| DANN + MCC |", "DSN",
                  "t-SNE", "img/s", "End to end: ", "Training curves"):
         assert item in md, item
     verdicts = [x for x in md.splitlines() if x.startswith("**Verdict** — ")]

@@ -214,6 +214,25 @@ def test_adda_switch_step_copies_source_into_target():
     assert _same(_params(task.target_encoder), _params(task.source_encoder))
 
 
+def test_adda_target_lr_sets_only_the_target_encoders_optimizer():
+    """model.target_lr: the target encoder learns slower than the discriminator (the usual fix
+    for ADDA's collapse to chance); null keeps the one adversarial lr for both; <= 0 is refused."""
+    from functools import partial
+
+    def task(target_lr):
+        return ADDATask(DannCNN(), lambda in_features: LabelClassifier(in_features),
+                        lambda in_features: DomainClassifier(in_features),
+                        partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.Adam, lr=1e-3, betas=(0.5, 0.999)),
+                        target_lr=target_lr)
+
+    opts = task(1e-5).configure_optimizers()
+    assert opts["target"].param_groups[0]["lr"] == 1e-5 and opts["target"].param_groups[0]["betas"] == (0.5, 0.999)
+    assert opts["discriminator"].param_groups[0]["lr"] == 1e-3 and opts["source"].param_groups[0]["lr"] == 1e-3
+    assert task(None).configure_optimizers()["target"].param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ConfigError, match="model.target_lr"):
+        task(0.0)
+
+
 def test_tsne_writer_two_pngs_points_and_legends(tmp_path):
     rng = np.random.default_rng(0)
     n = 120

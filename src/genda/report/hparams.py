@@ -27,6 +27,7 @@ METHOD_KEYS = {
     "lambda_max": "λ max (GRL)",
     "gamma": "λ schedule γ",
     "pretrain_fraction": "source pre-training (fraction of steps)",
+    "target_lr": "target encoder lr (phase 2)",
     "p_uncond": "CFG label drop probability",
     "min_snr_gamma": "Min-SNR γ",
     "warmup_steps": "LR warm-up steps",

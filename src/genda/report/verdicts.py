@@ -112,7 +112,7 @@ def ddim(eta0: list[RunRecord]) -> D.Para:
     if fs is None:
         return line(["face score of the η = 0 samples not recorded"])
     real = _mean(r.face_score(True) for r in eta0 if r.ok)
-    tail = f"; real val images {real:.1f} %" if real is not None else ""
+    tail = f"; real val faces at the same size {real:.1f} %" if real is not None else ""
     return line([f"η = 0 samples are faces (HOG ≥ {DDIM_FACE_MIN:.0f} %): "
                  f"{yes(fs >= DDIM_FACE_MIN)} ({fs:.1f} %{tail})"])
 

@@ -235,10 +235,14 @@ class ADDATask(Task):
         adversarial_optimizer: Callable,
         pretrain_fraction: float = 0.5,
         tsne_points: int = 1000,
+        target_lr: float | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 < pretrain_fraction < 1.0:
             raise ConfigError(f"model.pretrain_fraction={pretrain_fraction}: use a value in (0, 1)")
+        if target_lr is not None and not float(target_lr) > 0.0:
+            raise ConfigError(f"model.target_lr={target_lr}: use a positive learning rate, or null")
+        self.target_lr = None if target_lr is None else float(target_lr)
         self.source_encoder = encoder
         self.target_encoder = copy.deepcopy(encoder)
         self.classifier = _head(classifier, encoder.out_features)
@@ -250,7 +254,8 @@ class ADDATask(Task):
         src = itertools.chain(self.source_encoder.parameters(), self.classifier.parameters())
         return {
             "source": self._opt(src),
-            "target": self._adv_opt(self.target_encoder.parameters()),
+            "target": (self._adv_opt(self.target_encoder.parameters()) if self.target_lr is None
+                       else self._adv_opt(self.target_encoder.parameters(), lr=self.target_lr)),
             "discriminator": self._adv_opt(self.discriminator.parameters()),
         }
 

@@ -169,8 +169,9 @@ def labelled_grid(images: torch.Tensor, nrow: int, path: str, *, row_labels=None
         r, k = divmod(i, cols)
         canvas[:, r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = x[i].expand(3, h, w)
     img = canvas.permute(1, 2, 0).numpy()
-    # at least ~48 px per image on the page; labels take a fixed margin
-    scale = max(1.0, 48 / max(h, w))
+    # at least ~72 px per image on the page (a 28x28 digit or a 32x32 face reads at that size);
+    # labels take a fixed margin
+    scale = max(1.0, 72 / max(h, w))
     fig = Figure(figsize=(max(5.0, 1.4 + img.shape[1] * scale / 100), 1.0 + img.shape[0] * scale / 100),
                  dpi=100)  # wide enough for the title
     FigureCanvasAgg(fig)

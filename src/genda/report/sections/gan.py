@@ -20,7 +20,8 @@ def _sigmoid(x: float) -> float:
 
 def curves(b: Core, recs: list[RunRecord]):
     """D and G losses; D's mean output on real and generated images — as probabilities
-    σ(mean logit) for the BCE loss, raw critic values for hinge / Wasserstein losses."""
+    σ(mean logit) for the BCE loss, raw critic values for hinge / Wasserstein losses; the
+    validation FID / KID against steps when the run validated."""
     r = b.first_ok(recs)
     loss = str((r.config.get("model") or {}).get("loss", "bce"))
     from genda.report.figures import series
@@ -35,7 +36,10 @@ def curves(b: Core, recs: list[RunRecord]):
                    [("D(x), real", series(m, "train/d_real")),
                     ("D(G(z)), generated", series(m, "train/d_fake"))], None)
     spec = [("losses", [("D loss", series(m, "train/d_loss")), ("G loss", series(m, "train/g_loss"))], None),
-            outputs]
+            outputs,
+            # runs that validate (B at cpu: every 500 steps): the FID-against-steps curve
+            ("validation FID and KID × 10³ (lower is better)",
+             [("FID", series(m, "val/fid")), ("KID × 10³", series(m, "val/kid", lambda v: 1000.0 * v))], None)]
     return b.curves(
         spec, r.run.name, f"{b.label(recs)} ({r.run.name})",
         f"Training curves of `{r.run.name}` (means over each logging interval of metrics.jsonl)",

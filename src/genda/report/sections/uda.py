@@ -20,7 +20,7 @@ NAMES = {
     "dann": "DANN",
     "target_only": "trained on target",
     "adda": "ADDA",
-    "mcc": "MCC",
+    "mcc": "DANN + MCC",
     "dsn": "DSN",
 }
 
