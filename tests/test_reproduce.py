@@ -74,3 +74,31 @@ def test_reproduce_refuses_a_word_that_is_no_override(tmp_path: Path, capsys) ->
         reproduce_main(["run", "--scale", "smoke", "--runs", str(tmp_path / "runs")])
     assert e.value.code == 2 and "not a Hydra override (key=value): run" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_eta_guesses_only_from_runs_alike_and_says_when_it_is_a_lower_bound(tmp_path: Path) -> None:
+    """A fresh build's first runs (the DDPM, the GANs: many minutes) must not set the ETA of the
+    dozens of UDA runs: a run is guessed from its own last time, its entry's finished seeds, or
+    finished runs of its kind; the rest are counted as not timed yet."""
+    from genda.report.manifest import Entry, Run
+    from genda.reproduce.runner import estimate, eta_text
+
+    def run(eid: str, exp: str, item: str, seed: int) -> Run:
+        return Run(Entry(eid, exp, item), (), seed, tmp_path / eid / f"seed{seed}")
+
+    ddpm = run("ddpm_digits", "ddpm_digits", "ddpm", 0)
+    dann = [run("uda_mnistm_usps", "dann_mnistm_usps", "uda", s) for s in range(2)]
+    dann2 = run("uda_svhn_usps", "dann_svhn_usps", "uda", 0)
+    adda = run("adda_svhn_usps", "adda_svhn_usps", "uda", 0)
+    runs = [ddpm, *dann, dann2, adda]
+    none = {r.name: None for r in runs}
+    finished = {ddpm.name: 800.0}
+    assert eta_text(runs, finished, none, 2, 60) == "; 4 runs left (no time measured for them yet)"
+    finished[dann[0].name] = 30.0
+    assert estimate(dann[1], runs, finished, none) == 30.0  # its entry's other seed
+    assert estimate(dann2, runs, finished, none) == 30.0  # same kind: a DANN run of another pair
+    assert estimate(adda, runs, finished, none) is None  # ADDA: nothing alike has finished
+    assert eta_text(runs, finished, none, 2, 60) == "; 3 left, ETA ≥ ~0 min, 1 not timed yet (elapsed 1 min)"
+    assert estimate(adda, runs, finished, {**none, adda.name: 240.0}) == 240.0  # its last build's time
+    text = eta_text(runs, finished, {**none, adda.name: 240.0}, 1, 120)
+    assert text == "; 3 left, ETA ~5 min (elapsed 2 min)"  # (30 + 30 + 240) s on one worker

@@ -237,6 +237,39 @@ def threads_per_job(jobs: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
 
 
+def _kind(run: Run) -> tuple[str, str]:
+    return run.entry.item, run.entry.experiment.split("_")[0]
+
+
+def estimate(run: Run, runs: list[Run], finished: dict[str, float], previous: dict[str, float | None]) -> float | None:
+    """Seconds `run` should take: its own last time, else the mean over finished runs of its entry,
+    else of its kind (item and method); None when nothing alike has finished."""
+    if previous.get(run.name):
+        return previous[run.name]
+    for alike in (lambda o: o.entry.id == run.entry.id, lambda o: _kind(o) == _kind(run)):
+        times = [finished[o.name] for o in runs if o.name in finished and finished[o.name] > 1 and alike(o)]
+        if times:
+            return sum(times) / len(times)
+    return None
+
+
+def eta_text(runs: list[Run], finished: dict[str, float], previous: dict[str, float | None], jobs: int,
+             elapsed: float) -> str:
+    """'; N left, ETA ~M min (elapsed E min)', a lower bound ('ETA ≥ ~M min, K not timed yet') while
+    some runs have no time like theirs: a fresh build's first long runs say nothing about the short ones."""
+    left = [r for r in runs if r.name not in finished]
+    if not left:
+        return ""
+    est = [estimate(r, runs, finished, previous) for r in left]
+    known = [e for e in est if e is not None]
+    if not known:
+        return f"; {len(left)} runs left (no time measured for them yet)"
+    mins = sum(known) / max(1, min(jobs, len(left))) / 60
+    untimed = len(est) - len(known)
+    span = f"ETA ≥ ~{mins:.0f} min, {untimed} not timed yet" if untimed else f"ETA ~{mins:.0f} min"
+    return f"; {len(left)} left, {span} (elapsed {elapsed / 60:.0f} min)"
+
+
 def run_manifest(
     manifest: Manifest,
     scale: str,
@@ -259,7 +292,8 @@ def run_manifest(
     lock = threading.Lock()
 
     # ETA: each run's own time from its last runner.json (an earlier build at this scale), else
-    # the mean of the runs finished so far; the remaining sum spread over the `jobs` workers
+    # the mean of finished runs of the same entry, else of the same method (experiment name's
+    # first word) and item; runs with none of these are counted, not guessed
     previous = {
         r.name: float((read_json(r.run_dir / RUNNER_FILE) or {}).get("seconds") or 0) or None
         for r in runs
@@ -268,16 +302,7 @@ def run_manifest(
     started = time.time()
 
     def eta() -> str:
-        left = [r for r in runs if r.name not in finished]
-        if not left:
-            return ""
-        known = [s for s in finished.values() if s > 1] or [s for s in previous.values() if s]
-        guess = sum(known) / len(known) if known else None
-        est = [previous[r.name] or guess for r in left]
-        if any(e is None for e in est):
-            return f"; {len(left)} runs left (no time measured yet)"
-        secs = sum(est) / max(1, min(jobs, len(left)))
-        return f"; {len(left)} left, ETA ~{secs / 60:.0f} min (elapsed {(time.time() - started) / 60:.0f} min)"
+        return eta_text(runs, finished, previous, jobs, time.time() - started)
 
     def one(i: int, run: Run) -> Outcome:
         if _STOP.signum is not None:
