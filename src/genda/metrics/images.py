@@ -78,6 +78,18 @@ class ImageProtocol:
         return self.face_score if self.face_score is not None else domain_name in FACE_DOMAINS
 
 
+def val_reference(data, n_real: int | None) -> tuple[dict, torch.Tensor]:
+    """The first `n_real` (None: all) val images of a data module and the fields naming them, the
+    key under which their FID statistics and face score are cached."""
+    real = data.split("val").images
+    n = len(real) if n_real is None else min(n_real, len(real))
+    fields = {"dataset": data.domain_name, "provenance": data.domain.provenance, "split": "val",
+              "image_size": tuple(real.shape[1:]), "count": n,
+              "resize": f"torchvision v2 Resize antialias to {data.image_size}" if data.image_size else "none",
+              "subset": f"first {n} of val (limit_val={data.limit_val}, seed={data.seed})"}
+    return fields, real[:n]
+
+
 class ImageEvaluator:
     """FID and KID against cached features of the data's val split, plus the face score on face data,
     under `protocol`. The face score is `face_score_<detector>`, beside `face_score_real_<detector>`:
@@ -100,14 +112,8 @@ class ImageEvaluator:
         if self._fid is None:
             self._fid = FID(p.weights, device, p.fid_batch_size, p.cache_dir, p.dims)
         if self._ref is None:
-            real = data.split("val").images
-            n = len(real) if p.n_real is None else min(p.n_real, len(real))
-            fields = {"dataset": data.domain_name, "provenance": data.domain.provenance, "split": "val",
-                      "image_size": tuple(real.shape[1:]), "count": n,
-                      "resize": f"torchvision v2 Resize antialias to {data.image_size}" if data.image_size else "none",
-                      "subset": f"first {n} of val (limit_val={data.limit_val}, seed={data.seed})"}
-            self._fields, self._real = fields, real[:n]
-            self._ref = self._fid.reference_stats(fields, lambda: real[:n])
+            self._fields, self._real = val_reference(data, p.n_real)
+            self._ref = self._fid.reference_stats(self._fields, lambda: self._real)
         return self._ref
 
     def wants_faces(self, data) -> bool:

@@ -222,39 +222,37 @@ class DDIMFaceTask(DiffusionBase):
         metrics: dict[str, float] = {"eta": float(self.sampler["eta"]), "num_steps": int(self.sampler["num_steps"])}
         if self.gt_dir:
             metrics["mse"] = mse_to_reference(_to_u8(x.cpu()), self.gt_dir, key="model.gt_dir")
-        metrics.update(self._face_score(x, z))
-        metrics.update(self._real_face_score(ctx.data))
+        from genda.metrics.face_score import FaceScore
+
+        detector = FaceScore(x.device, detector="hog")
+        metrics.update(self._face_score(x, z, detector))
+        metrics.update(self._real_face_score(ctx.data, detector))
         ctx.out.json("eval", {**metrics, **timing, "face_detector": "hog", "eta_grid": self.eta_grid, "interp_alphas": alphas,
                               "noise": self.noise_dir or f"noise/ (generated, seed {self.seed})",
                               "weights": self.ckpt or "trained in this run (EMA)", "gt_dir": self.gt_dir})
         return metrics
 
-    def _face_score(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+    def _face_score(self, x: torch.Tensor, z: torch.Tensor, detector) -> dict[str, float]:
         """The course's HOG face score (% of images with exactly one face) of η = 0 samples: the
         ddim/ images `x` of the noises `z` when `face_samples` is 0, else that many fresh seeded noises sampled at η = 0."""
-        from genda.metrics.face_score import FaceScore
-
         if self.face_samples:
             z = self._noise((self.face_samples, 3, self.image_size, self.image_size), self.seed + 1)
             x = torch.cat([_minmax(self._ddim(c, eta=0.0)) for c in z.split(50)])
         elif float(self.sampler["eta"]) != 0.0:
             x = _minmax(self._ddim(z, eta=0.0))
-        score = FaceScore(x.device, detector="hog")(_to_u8(x.cpu()))["face_score"]
+        score = detector(_to_u8(x.cpu()))["face_score"]
         return {"face_score_hog": float(score), "face_scored": len(x)}
 
-    def _real_face_score(self, data) -> dict[str, float]:
-        """The same HOG score of real val images at this run's image size (the ceiling for its
-        samples: 64x64 faces score about 62 %, the same faces at 32x32 about 39 %), cached by the
-        detector's reference-score cache; {} without a face data module."""
-        from genda.metrics.face_score import FaceScore
+    def _real_face_score(self, data, detector) -> dict[str, float]:
+        """The same HOG score of the first 500 real val images at this run's image size (the
+        ceiling for its samples: 64x64 faces score about 62 %, the same faces at 32x32 about 39 %),
+        cached like the GANs' reference score; {} without a data module."""
+        from genda.metrics.images import val_reference
 
-        if data is None or not hasattr(data, "split"):
+        if data is None:
             return {}
-        real = data.split("val").images[:500]
-        fields = {"dataset": data.domain_name, "provenance": data.domain.provenance, "split": "val",
-                  "image_size": tuple(real.shape[1:]), "count": len(real), "subset": "first 500 of val",
-                  "resize": f"torchvision v2 Resize antialias to {data.image_size}"}
-        score = FaceScore(detector="hog").reference_score(fields, lambda: real, data.cache_dir)
+        fields, real = val_reference(data, 500)
+        score = detector.reference_score(fields, lambda: real, data.cache_dir)
         return {"face_score_real_hog": float(score["face_score"])}
 
     def summaries(self) -> dict[str, str]:

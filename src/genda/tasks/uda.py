@@ -254,8 +254,8 @@ class ADDATask(Task):
         src = itertools.chain(self.source_encoder.parameters(), self.classifier.parameters())
         return {
             "source": self._opt(src),
-            "target": (self._adv_opt(self.target_encoder.parameters()) if self.target_lr is None
-                       else self._adv_opt(self.target_encoder.parameters(), lr=self.target_lr)),
+            "target": self._adv_opt(self.target_encoder.parameters(),
+                                    **({} if self.target_lr is None else {"lr": self.target_lr})),
             "discriminator": self._adv_opt(self.discriminator.parameters()),
         }
 

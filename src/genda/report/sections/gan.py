@@ -37,7 +37,7 @@ def curves(b: Core, recs: list[RunRecord]):
                     ("D(G(z)), generated", series(m, "train/d_fake"))], None)
     spec = [("losses", [("D loss", series(m, "train/d_loss")), ("G loss", series(m, "train/g_loss"))], None),
             outputs,
-            # runs that validate (B at cpu: every 500 steps): the FID-against-steps curve
+            # runs that validate (B at cpu: every 1,000 steps): the FID-against-steps curve
             ("validation FID and KID × 10³ (lower is better)",
              [("FID", series(m, "val/fid")), ("KID × 10³", series(m, "val/kid", lambda v: 1000.0 * v))], None)]
     return b.curves(
