@@ -506,6 +506,20 @@ def test_each_section_has_a_hyperparameter_table_from_the_saved_configs(fake_rep
     assert "| 0, 0.5, 1 |" in row("η (DDIM)")  # the per-η runs of one column
 
 
+def test_a_run_started_from_a_source_only_run_says_so_not_where() -> None:
+    from genda.report.hparams import hyperparameters, merged
+
+    def cfg(seed, ckpt):
+        return {"model": {"_target_": "genda.tasks.uda.ADDATask", "pretrain_fraction": 0.5, "target_lr": 3e-6,
+                          "source_ckpt": ckpt}, "trainer": {"max_steps": 300}, "seed": seed}
+
+    rows = merged([cfg(0, "/r/so/seed0"), cfg(1, "/r/so/seed1")])
+    assert rows["starts from"] == "the pair's source-only run of the same seed (model.source_ckpt)"
+    assert "source pre-training (fraction of steps)" not in rows and "/r/so" not in str(rows)
+    own = dict(hyperparameters(cfg(0, None)))
+    assert own["source pre-training (fraction of steps)"] == "0.5" and "starts from" not in own
+
+
 def test_training_curves_are_drawn_from_metrics_and_reused_where_the_run_drew_them(
     fake_report: Path,
 ) -> None:
@@ -575,3 +589,28 @@ def test_eta_grid_row_labels_fit_inside_the_figure(tmp_path: Path) -> None:
     grey = np.asarray(Image.open(path).convert("L"))
     assert (grey[:, :3] > 250).all()  # the left edge is margin, so no label is cut there
     assert (grey[:, : grey.shape[1] // 4] < 128).any()  # ... and the labels are drawn left of the images
+
+
+def test_dann_from_a_source_only_run_is_its_own_column_and_verdict(tmp_path: Path) -> None:
+    import json
+
+    from genda.report.records import RunRecord
+    from genda.report.sections.uda import NAMES, method
+    from genda.report.verdicts import uda
+
+    so = {"experiment": "dann_mnistm_usps", "item": "uda", "pair": "M→U", "sweep": {"model.mode": ["source_only"]}}
+    ft = {"experiment": "dann_mnistm_usps", "item": "uda", "pair": "M→U",
+          "uses": {"model.source_ckpt": "uda/mode_source_only"}}
+    runs = _manifest(tmp_path, {"seeds": 1, "runs": {"uda": so, "ft": ft}}).expand("cpu", tmp_path / "r")
+    recs = []
+    for run, acc, model in zip(runs, (0.30, 0.36), ({"mode": "source_only"},
+                                                     {"mode": "dann", "source_ckpt": str(runs[0].run_dir)}),
+                               strict=True):
+        run.run_dir.mkdir(parents=True)
+        (run.run_dir / "config.yaml").write_text(yaml.safe_dump({"model": model, "seed": 0}))
+        (run.run_dir / "status.json").write_text('{"state": "complete"}')
+        (run.run_dir / "summary.json").write_text(json.dumps({"target_acc": acc}))
+        recs.append(RunRecord.read(run))
+    assert [method(r) for r in recs] == ["source_only", "dann_ft"]
+    text = str(uda("M→U", {"source_only": recs[:1], "dann_ft": recs[1:]}, [], NAMES).text)
+    assert "DANN from source only ≥ source only + 5: **yes** (36.0 vs 30.0)" in text

@@ -233,6 +233,47 @@ def test_adda_target_lr_sets_only_the_target_encoders_optimizer():
         task(0.0)
 
 
+def test_adda_source_ckpt_is_phase_1_read_from_a_source_only_run(tmp_path):
+    """model.source_ckpt: the source encoder and classifier are a UDATask run's (features,
+    classifier), loaded by the Trainer's load_initial_weights (not at construction, so a trained
+    ADDA run loads without that file); every step is then phase 2. A missing file or a checkpoint
+    without a source model is one CheckpointError naming the key."""
+    from genda.errors import CheckpointError
+    from genda.kernel import CKPT_FORMAT
+
+    torch.manual_seed(1)
+    so = _uda("source_only")
+    path = tmp_path / "so.ckpt"
+    torch.save({"format": CKPT_FORMAT, "step": 8,
+                "modules": {k: m.state_dict() for k, m in so.named_children()}}, path)
+
+    def adda(source_ckpt):
+        return ADDATask(DannCNN(), lambda in_features: LabelClassifier(in_features),
+                        lambda in_features: DomainClassifier(in_features),
+                        lambda p: torch.optim.SGD(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.0),
+                        source_ckpt=source_ckpt)
+
+    task = adda(str(path))
+    assert not _same(_params(task.source_encoder), _params(so.features))  # not read when built
+    task.load_initial_weights()
+    assert _same(_params(task.source_encoder), _params(so.features))
+    assert _same(_params(task.classifier), _params(so.classifier))
+    assert task.switch_step(600) == 0
+    ctx = _ctx_with_optimizers(task, step=0, max_steps=4)
+    assert task.training_step(_batch(), ctx)["phase"] == 2  # the first step adapts
+    assert _same(_params(task.target_encoder), _params(so.features))  # copied at step 0 (lr 0)
+    assert adda(None).switch_step(600) == 300
+    dann = _uda("dann", source_ckpt=str(path))  # DANN + MCC fine-tuning it: all three networks
+    dann.load_initial_weights()
+    for mine, theirs in zip(dann.children(), so.children(), strict=True):
+        assert _same(_params(mine), _params(theirs))
+    with pytest.raises(CheckpointError, match="model.source_ckpt: .*not found"):
+        adda(str(tmp_path / "nothing.ckpt")).load_initial_weights()
+    torch.save({"format": CKPT_FORMAT, "modules": {"net": so.features.state_dict()}}, tmp_path / "gan.ckpt")
+    with pytest.raises(CheckpointError, match="model.source_ckpt: .*holds no source model"):
+        adda(str(tmp_path / "gan.ckpt")).load_initial_weights()
+
+
 def test_tsne_writer_two_pngs_points_and_legends(tmp_path):
     rng = np.random.default_rng(0)
     n = 120

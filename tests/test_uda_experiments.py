@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
@@ -64,3 +65,31 @@ def test_course_table_is_one_multirun(tmp_path):
     assert modes == ["source_only", "target_only"]
     for run in tmp_path.glob("[0-9]*"):
         assert any("final/target_acc" in r for r in read_jsonl(run / "metrics.jsonl"))
+
+
+@pytest.mark.slow
+def test_adda_adapts_the_source_only_run_it_is_given(smoke_run, tmp_path):
+    """The report's ADDA: `model.source_ckpt` = the pair's source-only run; the ADDA run's frozen
+    source encoder and classifier are that run's last weights, every logged step is phase 2, and
+    the finished run loads (genda.runs.load_run) after the source run is gone."""
+    import shutil
+
+    from genda.runs import load_run
+    from genda.train import checkpoint as ckpt_io
+
+    so = tmp_path / "so"
+    shutil.copytree(smoke_run("dann_usps_mnistm", "model.mode=source_only"), so)
+    run = tmp_path / "adda"
+    genda("experiment=adda_usps_mnistm", "scale=smoke", "logger.mode=disabled", "trainer.progress=false",
+          f"model.source_ckpt={so}", f"hydra.run.dir={run}", check=True)
+    src = ckpt_io.load(so / "checkpoints" / "last.ckpt")["modules"]
+    got = ckpt_io.load(run / "checkpoints" / "last.ckpt")["modules"]
+    for mine, theirs in (("source_encoder", "features"), ("classifier", "classifier")):
+        assert all(torch.equal(got[mine][k], src[theirs][k]) for k in src[theirs])
+    phases = [r["train/phase"] for r in read_jsonl(run / "metrics.jsonl") if "train/phase" in r]
+    assert phases and set(phases) == {2}
+    shutil.rmtree(so)
+    assert load_run(run).task.source_ckpt == str(so)  # built from its config, weights from its checkpoint
+    bad = genda("experiment=adda_usps_mnistm", "scale=smoke", "logger.mode=disabled",
+                f"model.source_ckpt={so}", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2 and bad.stderr.strip() == f"genda: error: model.source_ckpt: checkpoint not found: {so}"

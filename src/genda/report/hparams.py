@@ -35,7 +35,7 @@ METHOD_KEYS = {
 }
 SKIP = {"seed", "n_images", "n_real", "n_fake", "cache_dir", "tsne_points", "n_show", "num_classes",
         "images_per_class", "sample_batch", "strip_points", "val_batches", "num_noises", "image_size",
-        "eta_grid_noises", "interp_points", "ckpt", "noise_dir", "gt_dir", "face_score"}
+        "eta_grid_noises", "interp_points", "ckpt", "noise_dir", "gt_dir", "face_score", "source_ckpt"}
 WEIGHTY = ("weight", "lambda", "alpha", "beta", "gamma")  # other method scalars worth a row
 NOT_ARGS = {"_target_", "_partial_", "_convert_", "_recursive_"}
 
@@ -112,6 +112,8 @@ def hyperparameters(config: dict) -> list[tuple[str, str]]:
     for k, v in model.items():
         if isinstance(v, dict) or k in SKIP or k in ("lr_schedule", "anneal_alpha", "anneal_beta"):
             continue
+        if k == "pretrain_fraction" and model.get("source_ckpt"):
+            continue  # ADDA's phase 1 is read from a run: the "starts from" row below
         if k in METHOD_KEYS:
             out.append((METHOD_KEYS[k], _fmt(v)))
         elif any(w in k for w in WEIGHTY) and isinstance(v, int | float):
@@ -133,6 +135,8 @@ def hyperparameters(config: dict) -> list[tuple[str, str]]:
             clip = sampler["clip_x0"]
             out.append(("x̂₀ clipped to [−1, 1]", "auto (yes for a net genda trained)" if clip is None
                         else ("yes" if clip else "no")))
+    if model.get("source_ckpt"):  # the run's path differs per seed: say what it is, not where
+        out.append(("starts from", "the pair's source-only run of the same seed (model.source_ckpt)"))
     for k, v in model.items():  # networks: constructor arguments (widths, channels, ...)
         if isinstance(v, dict) and "_target_" in v and not str(v["_target_"]).startswith("torch.optim"):
             out.append((k.replace("_", " "), _network(v)))

@@ -38,6 +38,10 @@ class Entry:
     sweep: tuple[tuple[str, tuple[str, ...]], ...] = ()
     seeds: dict[str, int] = field(default_factory=dict)
     scales: tuple[str, ...] = SCALES  # the scales at which the report includes this entry
+    # (override key, "entry[/variant]"): the key is set to that run's dir, seed by seed
+    uses: tuple[tuple[str, str], ...] = ()
+    # overrides for one scale only ({scale: (key=value, ...)}), after `overrides`
+    scale_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     info: dict[str, Any] = field(
         default_factory=dict
     )  # free fields for the builder: label, pair...
@@ -51,6 +55,8 @@ class Run:
     variant: tuple[tuple[str, str], ...]
     seed: int
     run_dir: Path
+    uses: tuple[tuple[str, Path], ...] = ()  # (override key, run dir of the same seed it reads)
+    scale: str = ""  # the scale it runs at (its entry's `overrides` for that scale apply)
 
     @property
     def name(self) -> str:
@@ -61,7 +67,9 @@ class Run:
         return [
             f"experiment={self.entry.experiment}",
             *self.entry.overrides,
+            *self.entry.scale_overrides.get(self.scale, ()),
             *(f"{k}={v}" for k, v in self.variant),
+            *(f"{k}='{p}'" for k, p in self.uses),
             f"seed={self.seed}",
         ]
 
@@ -90,10 +98,9 @@ class Manifest:
                 variant = tuple(zip(keys, values, strict=True))
                 base = root / scale / e.id
                 if variant:
-                    base = base / "-".join(
-                        f"{_slug(k.split('.')[-1])}_{_slug(v)}" for k, v in variant
-                    )
-                runs.extend(Run(e, variant, s, base / f"seed{s}") for s in range(n_seeds))
+                    base = base / _variant_name(variant)
+                runs.extend(Run(e, variant, s, base / f"seed{s}", self._uses(e, scale, root, s, n_seeds), scale)
+                            for s in range(n_seeds))
         if only and not runs:
             known = sorted({e.item for e in self.entries} | {e.id for e in self.entries})
             raise ConfigError(
@@ -102,9 +109,27 @@ class Manifest:
         return runs
 
 
+    def _uses(self, e: Entry, scale: str, root: Path, seed: int, n_seeds: int) -> tuple[tuple[str, Path], ...]:
+        """The run dirs `e`'s `uses:` names for one seed (each an earlier entry's run, same seed)."""
+        out = []
+        for key, ref in e.uses:
+            dep = next(d for d in self.entries if d.id == ref.split("/")[0])
+            have = dep.seeds.get(scale, self.default_seeds.get(scale, 1))
+            if scale not in dep.scales or have < n_seeds:
+                raise ConfigError(f"{self.path}: entry '{e.id}' uses {ref} for {n_seeds} seed(s) at "
+                                  f"scale {scale}, which has {have if scale in dep.scales else 0}")
+            out.append((key, (root / scale / ref / f"seed{seed}").resolve()))
+        return tuple(out)
+
+
 def report_group(manifest: Manifest, scale: str) -> str:
     """The W&B group shared by all runs of one report build."""
     return f"{manifest.group}-{scale}"
+
+
+def _variant_name(variant: tuple[tuple[str, str], ...]) -> str:
+    """A sweep variant's folder: `mode_source_only`, `lambda_max_0.3-lr_0.001`."""
+    return "-".join(f"{_slug(k.split('.')[-1])}_{_slug(v)}" for k, v in variant)
 
 
 def _slug(s: str) -> str:
@@ -125,7 +150,8 @@ def _seeds(value: Any, where: str) -> dict[str, int]:
     raise ConfigError(f"{where}: seeds must be an int or a map of {'/'.join(SCALES)} to ints")
 
 
-def _entry(eid: str, spec: Any, where: str) -> Entry:
+def _entry(eid: str, spec: Any, where: str, earlier: dict[str, Entry] | None = None) -> Entry:
+    earlier = earlier or {}
     if not isinstance(spec, dict) or "experiment" not in spec:
         raise ConfigError(f"{where}: entry '{eid}' needs an 'experiment' key")
     item = spec.get("item")
@@ -137,15 +163,21 @@ def _entry(eid: str, spec: Any, where: str) -> Entry:
     if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
         raise ConfigError(f"{where}: entry '{eid}': sweep must map keys to non-empty lists")
     overrides = spec.get("overrides") or []
-    if not isinstance(overrides, list):
-        raise ConfigError(f"{where}: entry '{eid}': overrides must be a list of key=value strings")
+    per_scale = dict(overrides) if isinstance(overrides, dict) else {}
+    if isinstance(overrides, dict):  # {all: [...], <scale>: [...]}: `all` first, then the scale's own
+        overrides = per_scale.pop("all", None) or []
+    if not isinstance(overrides, list) or not set(per_scale) <= set(SCALES) or not all(
+            isinstance(v, list) for v in per_scale.values()):
+        raise ConfigError(f"{where}: entry '{eid}': overrides must be a list of key=value strings, "
+                          f"or a map of all/{'/'.join(SCALES)} to such lists")
     scales = tuple(spec.get("scales") or SCALES)
     if not set(scales) <= set(SCALES):
         raise ConfigError(f"{where}: entry '{eid}': scales must be a list of {', '.join(SCALES)}")
-    known = {"experiment", "item", "sweep", "overrides", "seeds", "scales"}
+    known = {"experiment", "item", "sweep", "overrides", "seeds", "scales", "uses"}
     # the overrides reach `python -m genda`: refuse a `_target_` off the allow-list up front
     check_overrides(
-        [str(o) for o in overrides] + [f"{k}={_fmt(x)}" for k, v in sweep.items() for x in v],
+        [str(o) for o in overrides] + [str(o) for v in per_scale.values() for o in v]
+        + [f"{k}={_fmt(x)}" for k, v in sweep.items() for x in v],
         f"{where}: entry '{eid}'",
     )
     return Entry(
@@ -156,8 +188,29 @@ def _entry(eid: str, spec: Any, where: str) -> Entry:
         tuple((str(k), tuple(_fmt(x) for x in v)) for k, v in sweep.items()),
         _seeds(spec.get("seeds"), f"{where}: entry '{eid}'"),
         scales,
+        _uses(spec.get("uses"), earlier, eid, where),
+        {k: tuple(str(o) for o in v) for k, v in per_scale.items()},
         {k: v for k, v in spec.items() if k not in known},
     )
+
+
+def _uses(value: Any, earlier: dict[str, Entry], eid: str, where: str) -> tuple[tuple[str, str], ...]:
+    """`uses: {override key: entry[/variant]}`: the runs of an entry listed earlier (the runner
+    starts runs in manifest order and a run waits for the runs it uses)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{where}: entry '{eid}': uses must map override keys to 'entry[/variant]'")
+    for key, ref in value.items():
+        dep = earlier.get(ref.partition("/")[0])
+        keys = [k for k, _ in dep.sweep] if dep else []
+        variants = [_variant_name(tuple(zip(keys, vs, strict=True)))
+                    for vs in itertools.product(*(v for _, v in dep.sweep))] if dep else []
+        if dep is None or ref.partition("/")[2] not in variants:
+            raise ConfigError(f"{where}: entry '{eid}': uses {key}: {ref!r} is not a run of an entry listed "
+                              "before it ('<entry id>' or '<entry id>/<variant>', e.g. uda_mnist_mnistm/mode_source_only)")
+        check_overrides([f"{key}=x"], f"{where}: entry '{eid}'")
+    return tuple(value.items())
 
 
 def _fmt(v: Any) -> str:
@@ -179,7 +232,10 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> Manifest:
     runs = raw.get("runs")
     if not isinstance(runs, dict) or not runs:
         raise ConfigError(f"manifest {path}: needs a non-empty 'runs:' map of entry id -> spec")
-    entries = tuple(_entry(str(k), v, str(path)) for k, v in runs.items())
+    earlier: dict[str, Entry] = {}
+    for k, v in runs.items():
+        earlier[str(k)] = _entry(str(k), v, str(path), earlier)
+    entries = tuple(earlier.values())
     return Manifest(
         str(raw.get("group", "report")), entries, _seeds(raw.get("seeds"), str(path)), path
     )

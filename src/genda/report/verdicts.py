@@ -131,15 +131,16 @@ def _acc(recs: list[RunRecord] | None) -> float | None:
 
 
 def uda(pair: str, by: dict[str, list[RunRecord]], improved: Iterable[str], names: dict[str, str]) -> D.Para:
-    """DANN ≥ source only + 5; ADDA ≥ source only; the improved method(s) ≥ DANN + 2; and no
+    """DANN (and DANN from source only) ≥ source only + 5; ADDA ≥ source only; the improved method(s) ≥ DANN + 2; and no
     adapted run below the source-only run of its seed."""
     so, dann = _acc(by.get("source_only")), _acc(by.get("dann"))
     checks = []
     if so is None:
         return line([f"{pair}: no source-only run to compare with"])
-    if dann is not None:
-        checks.append(f"DANN ≥ source only + {DANN_GAIN:.0f}: {yes(dann >= so + DANN_GAIN)} "
-                      f"({dann:.1f} vs {so:.1f})")
+    for m, v in (("dann", dann), ("dann_ft", _acc(by.get("dann_ft")))):
+        if v is not None:
+            checks.append(f"{names.get(m, m)} ≥ source only + {DANN_GAIN:.0f}: {yes(v >= so + DANN_GAIN)} "
+                          f"({v:.1f} vs {so:.1f})")
     adda = _acc(by.get("adda"))
     if adda is not None:
         checks.append(f"ADDA ≥ source only: {yes(adda >= so)} ({adda:.1f} vs {so:.1f})")

@@ -38,6 +38,7 @@ from genda.report.records import (
     read_json,
     saved_config,
 )
+from genda.reproduce.eta import estimate, eta_text  # noqa: F401 - re-exported (their former home)
 
 LOG_FILE = "runner.log"
 NOT_RESULTS = ("logger", "group", "tags", "trainer.progress", "trainer.resume")
@@ -126,10 +127,22 @@ def _results_part(cfg: dict | None) -> dict | None:
     return out
 
 
+def _newer_inputs(run: Run) -> bool:
+    """Whether a run it `uses` has a checkpoint written after this run started (config.yaml's
+    time): retrained since, so this run's result is out of date although its config is the same."""
+    cfg = run.run_dir / "config.yaml"
+    if not cfg.is_file():
+        return False
+    ckpts = [p / "checkpoints" / "last.ckpt" for _, p in run.uses]
+    return any(c.is_file() and c.stat().st_mtime > cfg.stat().st_mtime for c in ckpts)
+
+
 def plan(run: Run, wanted: dict | None) -> str:
-    """'skip' (complete, same config), 'resume' (same config, unfinished) or 'fresh'."""
+    """'skip' (complete, same config), 'resume' (same config, unfinished) or 'fresh' (also when a
+    run it uses was retrained after it started)."""
     status = read_json(run.run_dir / "status.json") or {}
     same = wanted is not None and _results_part(saved_config(run.run_dir)) == _results_part(wanted)
+    same = same and not _newer_inputs(run)
     if same and status.get("state") == "complete":
         return "skip"
     if same and (run.run_dir / "checkpoints" / "last.ckpt").is_file():
@@ -186,17 +199,39 @@ def execute(run: Run, overrides: list[str], action: str, env: dict | None = None
         state = "interrupted" if status.get("state") == "interrupted" else "failed"
     error = None if state == "complete" else _last_error_line(log)
     out = Outcome(run, action, state, time.time() - t0, error)
+    _record(out, overrides, returncode)
+    return out
+
+
+def _record(out: Outcome, overrides: list[str], returncode: int | None) -> None:
+    """`runner.json` in the run dir: the outcome the report reads (state, error, time)."""
+    out.run.run_dir.mkdir(parents=True, exist_ok=True)
     record = {
-        "state": state,
-        "action": action,
+        "state": out.state,
+        "action": out.action,
         "returncode": returncode,
-        "error": error,
+        "error": out.error,
         "seconds": round(out.seconds, 1),
         "overrides": overrides,
         "finished": time.strftime(FINISHED_FORMAT),
     }
-    (run.run_dir / RUNNER_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    return out
+    (out.run.run_dir / RUNNER_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def missing_inputs(run: Run, runs: list[Run], done: dict[str, threading.Event], states: dict[str, str]) -> str | None:
+    """Wait for the runs `run` uses that this invocation trains; None when each is complete (here
+    or from an earlier build), else why not (the run is then not started)."""
+    by_dir = {r.run_dir.resolve(): r for r in runs}
+    for key, path in run.uses:
+        dep = by_dir.get(path)
+        if dep is not None:
+            done[dep.name].wait()
+            state = states.get(dep.name, "not started")
+        else:
+            state = (read_json(path / "status.json") or {}).get("state", "not trained")
+        if state != "complete":
+            return f"{key} needs the run {path}, which is {state}"
+    return None
 
 
 def train_evaluators(runs: list[Run], scale: str, extra: list[str], say=print) -> None:
@@ -237,39 +272,6 @@ def threads_per_job(jobs: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
 
 
-def _kind(run: Run) -> tuple[str, str]:
-    return run.entry.item, run.entry.experiment.split("_")[0]
-
-
-def estimate(run: Run, runs: list[Run], finished: dict[str, float], previous: dict[str, float | None]) -> float | None:
-    """Seconds `run` should take: its own last time, else the mean over finished runs of its entry,
-    else of its kind (item and method); None when nothing alike has finished."""
-    if previous.get(run.name):
-        return previous[run.name]
-    for alike in (lambda o: o.entry.id == run.entry.id, lambda o: _kind(o) == _kind(run)):
-        times = [finished[o.name] for o in runs if o.name in finished and finished[o.name] > 1 and alike(o)]
-        if times:
-            return sum(times) / len(times)
-    return None
-
-
-def eta_text(runs: list[Run], finished: dict[str, float], previous: dict[str, float | None], jobs: int,
-             elapsed: float) -> str:
-    """'; N left, ETA ~M min (elapsed E min)', a lower bound ('ETA ≥ ~M min, K not timed yet') while
-    some runs have no time like theirs: a fresh build's first long runs say nothing about the short ones."""
-    left = [r for r in runs if r.name not in finished]
-    if not left:
-        return ""
-    est = [estimate(r, runs, finished, previous) for r in left]
-    known = [e for e in est if e is not None]
-    if not known:
-        return f"; {len(left)} runs left (no time measured for them yet)"
-    mins = sum(known) / max(1, min(jobs, len(left))) / 60
-    untimed = len(est) - len(known)
-    span = f"ETA ≥ ~{mins:.0f} min, {untimed} not timed yet" if untimed else f"ETA ~{mins:.0f} min"
-    return f"; {len(left)} left, {span} (elapsed {elapsed / 60:.0f} min)"
-
-
 def run_manifest(
     manifest: Manifest,
     scale: str,
@@ -300,14 +302,36 @@ def run_manifest(
     }
     finished: dict[str, float] = {}
     started = time.time()
+    # runs that others `use` (manifest order puts them first): each run signals when it is done
+    done = {r.name: threading.Event() for r in runs}
+    states: dict[str, str] = {}
 
     def eta() -> str:
         return eta_text(runs, finished, previous, jobs, time.time() - started)
 
     def one(i: int, run: Run) -> Outcome:
+        out = None
+        try:
+            out = _one(i, run)
+            return out
+        finally:  # the state first: a run waiting on this one reads it when woken
+            states[run.name] = out.state if out else "failed"
+            done[run.name].set()
+
+    def _one(i: int, run: Run) -> Outcome:
         if _STOP.signum is not None:
             return Outcome(run, "not started", "not started")
         overrides = command_overrides(run, scale, group, list(extra or []))
+        why = missing_inputs(run, runs, done, states) if run.uses else None
+        if why is not None:
+            out = Outcome(run, "not started", "not started" if _STOP.signum is not None else "failed", error=why)
+            if out.state == "failed":  # an earlier result of it read the old inputs: set aside
+                _clear(run, root, scale)
+                _record(out, overrides, None)
+                with lock:
+                    finished[run.name] = 0.0
+                say(f"{TAG} ({i}/{len(runs)}) {run.name}: not started ({why}){eta()}")
+            return out
         with lock:  # Hydra's global state: compose one config at a time
             action = plan(run, compose_config(overrides))
         tag = f"{TAG} ({i}/{len(runs)}) {run.name}"

@@ -95,6 +95,11 @@ class Task(nn.Module):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
+    def load_initial_weights(self) -> None:
+        """Weights a training run starts from that live outside this run (ADDA's source-only run),
+        read by the Trainer once before training and before any resume; not by `genda.runs.load_run`,
+        whose checkpoint already holds every network (so a trained run loads without that file)."""
+
     def configure_schedulers(
         self, optimizers: dict[str, torch.optim.Optimizer], max_steps: int
     ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:

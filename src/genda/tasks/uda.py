@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genda.errors import ConfigError
+from genda.errors import CheckpointError, ConfigError
+from genda.kernel import load_checkpoint, load_module_state
 from genda.models.dann import dann_lambda, encode, grad_reverse
 from genda.targets import register_target
 from genda.tasks.base import StepContext, Task
@@ -89,6 +90,7 @@ class UDATask(Task):
         pseudo_weight: float = 0.0,
         pseudo_threshold: float = 0.95,
         name: str | None = None,
+        source_ckpt: str | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -120,6 +122,13 @@ class UDATask(Task):
             raise ConfigError("model.mcc_weight / model.pseudo_weight are target-side UDA losses: "
                               "not with model.mode=target_only")
         self._name = name
+        self.source_ckpt = str(source_ckpt) if source_ckpt else None
+
+    def load_initial_weights(self) -> None:
+        """With `source_ckpt`: start from a source-only run's extractor and label head (the
+        domain classifier too, trained there as a probe), e.g. DANN + MCC fine-tuning it."""
+        if self.source_ckpt:
+            load_source_model(self.features, self.classifier, self.source_ckpt, self.domain_classifier)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"net": self._optimizer(self.parameters())}
@@ -215,12 +224,39 @@ class UDATask(Task):
         }
 
 
+def load_source_model(encoder: nn.Module, classifier: nn.Module, path: str,
+                      domain_classifier: nn.Module | None = None) -> None:
+    """ADDA's phase 1 from another run: the feature extractor and label head of a `UDATask` run
+    (a `dann_<src>_<tgt>` run with `model.mode=source_only`: its run dir, which reads
+    checkpoints/last.ckpt, or a `.ckpt`) or the source encoder and head of an ADDA run. Only
+    tensors are read (genda.kernel's loader); a missing file or a network that does not fit is one
+    CheckpointError naming `model.source_ckpt`."""
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"model.source_ckpt: {e}") from None
+    modules = ckpt.get("modules") or {}
+    name = next((k for k in ("features", "source_encoder") if k in modules), None)
+    if name is None or "classifier" not in modules:
+        raise CheckpointError(f"model.source_ckpt: {path} holds no source model (networks "
+                              f"{sorted(modules)}; expected a dann_* source-only or an ADDA run)")
+    load_module_state(encoder, modules[name], name, f"model.source_ckpt {path}")
+    load_module_state(classifier, modules["classifier"], "classifier", f"model.source_ckpt {path}")
+    if domain_classifier is not None and "domain_classifier" in modules:
+        load_module_state(domain_classifier, modules["domain_classifier"], "domain_classifier",
+                          f"model.source_ckpt {path}")
+
+
 @register_target
 class ADDATask(Task):
     """ADDA: phase 1 (first `pretrain_fraction` of the steps) trains `encoder` + `classifier` on
     source labels; phase 2 copies the source encoder into the target encoder and trains it to
     fool `discriminator` (GAN loss with inverted labels). Source encoder and classifier are
-    frozen in phase 2; the target is classified by classifier(target_encoder(x))."""
+    frozen in phase 2; the target is classified by classifier(target_encoder(x)).
+
+    With `source_ckpt` (a source-only run of the same networks, see `load_source_model`) phase 1
+    is that run: every step is phase 2, and the adaptation starts from exactly the model the
+    source-only column reports (the report shares its source-only runs this way, seed by seed)."""
 
     ARTEFACTS = UDATask.ARTEFACTS  # the same t-SNE figures (write_feature_artifacts)
     monitor = "target_acc"
@@ -236,6 +272,7 @@ class ADDATask(Task):
         pretrain_fraction: float = 0.5,
         tsne_points: int = 1000,
         target_lr: float | None = None,
+        source_ckpt: str | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 < pretrain_fraction < 1.0:
@@ -249,6 +286,11 @@ class ADDATask(Task):
         self.discriminator = _head(discriminator, encoder.out_features)
         self._opt, self._adv_opt = optimizer, adversarial_optimizer
         self.pretrain_fraction, self.tsne_points = float(pretrain_fraction), int(tsne_points)
+        self.source_ckpt = str(source_ckpt) if source_ckpt else None
+
+    def load_initial_weights(self) -> None:
+        if self.source_ckpt:
+            load_source_model(self.source_encoder, self.classifier, self.source_ckpt)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         src = itertools.chain(self.source_encoder.parameters(), self.classifier.parameters())
@@ -260,7 +302,10 @@ class ADDATask(Task):
         }
 
     def switch_step(self, max_steps: int) -> int:
-        """First step of phase 2 (the step count finished before it)."""
+        """First step of phase 2 (the step count finished before it): 0 with a `source_ckpt`
+        (phase 1 was the source-only run), else `pretrain_fraction` of the steps."""
+        if self.source_ckpt:
+            return 0
         return max(1, min(max_steps - 1, round(self.pretrain_fraction * max_steps)))
 
     def adapted(self, ctx: StepContext) -> bool:

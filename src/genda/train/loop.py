@@ -94,6 +94,7 @@ class Trainer(Checkpointing):
         self.task: Task = build(self.cfg, "model")
         if not isinstance(self.task, Task):
             raise ConfigError(f"config key 'model._target_' must build a genda Task, got {type(self.task).__name__}")
+        self.task.load_initial_weights()
         self.task.to(self.fabric.device)
         self.nets = self.task.networks()
         for net in self.nets.values():

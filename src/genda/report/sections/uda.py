@@ -12,12 +12,13 @@ from genda.report.records import RunRecord, mean_std
 
 ITEM = "uda"
 TITLE = "Domain adaptation: DANN and the improved methods (ADDA, DSN)"
-METHODS = ("source_only", "dann", "target_only", "adda", "mcc", "dsn")
-OPTIONAL = ("mcc", "dsn")  # a column only when the manifest has such runs
+METHODS = ("source_only", "dann", "dann_ft", "target_only", "adda", "mcc", "dsn")
+OPTIONAL = ("dann_ft", "mcc", "dsn")  # a column only when the manifest has such runs
 IMPROVED = ("mcc", "dsn")  # the methods beyond ADDA, checked against DANN by the verdicts
 NAMES = {
     "source_only": "trained on source",
     "dann": "DANN",
+    "dann_ft": "DANN from source only",
     "target_only": "trained on target",
     "adda": "ADDA",
     "mcc": "DANN + MCC",
@@ -26,8 +27,8 @@ NAMES = {
 
 
 def method(r: RunRecord) -> str:
-    """source_only | dann | target_only (the UDA task's mode) | adda | mcc (a UDA run with the
-    MCC loss) | dsn."""
+    """source_only | dann | target_only (the UDA task's mode) | dann_ft (DANN fine-tuning a
+    source-only run, `model.source_ckpt`) | adda | mcc (a UDA run with the MCC loss) | dsn."""
     model = r.config.get("model") or {}
     target = str(model.get("_target_", ""))
     if float(model.get("mcc_weight") or 0.0) > 0:
@@ -37,8 +38,8 @@ def method(r: RunRecord) -> str:
         return "dsn"
     if target.endswith("ADDATask") or exp.startswith("adda"):
         return "adda"
-    mode = model.get("mode") or dict(r.run.variant).get("model.mode")
-    return str(mode or "dann")
+    mode = str(model.get("mode") or dict(r.run.variant).get("model.mode") or "dann")
+    return "dann_ft" if mode == "dann" and model.get("source_ckpt") else mode
 
 
 def _pairs(b: Core) -> dict[str, dict[str, list[RunRecord]]]:
@@ -97,8 +98,8 @@ def curves(b: Core, pair: str, by: dict[str, list[RunRecord]]):
 
     spec = [
         ("classification loss (labelled batch)", lines("train/cls_loss"), None),
-        ("domain loss (ADDA: phase 2; DSN: similarity)", lines("train/domain_loss", ("dann", "adda", "dsn")), None),
-        ("λ (gradient reversal weight)", lines("train/lambda", ("dann", "dsn")), None),
+        ("domain loss (ADDA: phase 2; DSN: similarity)", lines("train/domain_loss", ("dann", "dann_ft", "adda", "dsn")), None),
+        ("λ (gradient reversal weight)", lines("train/lambda", ("dann", "dann_ft", "dsn")), None),
         ("DSN reconstruction loss", lines("train/recon_loss", ("dsn",)), None),
         ("DSN difference loss", lines("train/difference_loss", ("dsn",)), None),
     ]
