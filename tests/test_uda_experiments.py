@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
