@@ -126,6 +126,8 @@ def test_uses_passes_the_same_seeds_run_and_overrides_can_be_per_scale(tmp_path:
             _manifest(tmp_path, {"runs": {"uda": so, "adda": {**adda, "uses": bad}, "later": so}})
     with pytest.raises(ConfigError, match="overrides must be a list"):
         _manifest(tmp_path, {"runs": {"uda": {**so, "overrides": {"huge": ["x=1"]}}}})
+    with pytest.raises(ConfigError, match="a path with a quote"):  # passed as a quoted Hydra value
+        m.expand("cpu", tmp_path / "it's")
     fewer = _manifest(tmp_path, {"seeds": 3, "runs": {"uda": {**so, "seeds": 1}, "adda": adda}})
     with pytest.raises(ConfigError, match="uses uda/mode_source_only for 3 seed"):
         fewer.expand("cpu", tmp_path)

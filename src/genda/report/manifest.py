@@ -118,7 +118,10 @@ class Manifest:
             if scale not in dep.scales or have < n_seeds:
                 raise ConfigError(f"{self.path}: entry '{e.id}' uses {ref} for {n_seeds} seed(s) at "
                                   f"scale {scale}, which has {have if scale in dep.scales else 0}")
-            out.append((key, (root / scale / ref / f"seed{seed}").resolve()))
+            path = (root / scale / ref / f"seed{seed}").resolve()
+            if "'" in str(path):  # passed as a quoted Hydra value
+                raise ConfigError(f"runs root {root}: a path with a quote (') cannot be passed to {key}")
+            out.append((key, path))
         return tuple(out)
 
 
