@@ -46,6 +46,11 @@ class Entry:
         default_factory=dict
     )  # free fields for the builder: label, pair...
 
+    def variants(self) -> list[tuple[tuple[str, str], ...]]:
+        """The sweep's product as ((key, value), ...) tuples; [()] without a sweep."""
+        keys = [k for k, _ in self.sweep]
+        return [tuple(zip(keys, values, strict=True)) for values in itertools.product(*(v for _, v in self.sweep))]
+
 
 @dataclass(frozen=True)
 class Run:
@@ -93,9 +98,7 @@ class Manifest:
             if scale not in e.scales or (only and only not in (e.item, e.id)):
                 continue
             n_seeds = seeds or e.seeds.get(scale, self.default_seeds.get(scale, 1))
-            keys = [k for k, _ in e.sweep]
-            for values in itertools.product(*(v for _, v in e.sweep)):
-                variant = tuple(zip(keys, values, strict=True))
+            for variant in e.variants():
                 base = root / scale / e.id
                 if variant:
                     base = base / _variant_name(variant)
@@ -107,7 +110,6 @@ class Manifest:
                 f"--only {only!r} matches no manifest entry; known: {', '.join(known)}"
             )
         return runs
-
 
     def _uses(self, e: Entry, scale: str, root: Path, seed: int, n_seeds: int) -> tuple[tuple[str, Path], ...]:
         """The run dirs `e`'s `uses:` names for one seed (each an earlier entry's run, same seed)."""
@@ -206,10 +208,7 @@ def _uses(value: Any, earlier: dict[str, Entry], eid: str, where: str) -> tuple[
         raise ConfigError(f"{where}: entry '{eid}': uses must map override keys to 'entry[/variant]'")
     for key, ref in value.items():
         dep = earlier.get(ref.partition("/")[0])
-        keys = [k for k, _ in dep.sweep] if dep else []
-        variants = [_variant_name(tuple(zip(keys, vs, strict=True)))
-                    for vs in itertools.product(*(v for _, v in dep.sweep))] if dep else []
-        if dep is None or ref.partition("/")[2] not in variants:
+        if dep is None or ref.partition("/")[2] not in [_variant_name(v) for v in dep.variants()]:
             raise ConfigError(f"{where}: entry '{eid}': uses {key}: {ref!r} is not a run of an entry listed "
                               "before it ('<entry id>' or '<entry id>/<variant>', e.g. uda_mnist_mnistm/mode_source_only)")
         check_overrides([f"{key}=x"], f"{where}: entry '{eid}'")

@@ -131,8 +131,8 @@ def _acc(recs: list[RunRecord] | None) -> float | None:
 
 
 def uda(pair: str, by: dict[str, list[RunRecord]], improved: Iterable[str], names: dict[str, str]) -> D.Para:
-    """DANN (and DANN from source only) ≥ source only + 5; ADDA ≥ source only; the improved method(s) ≥ DANN + 2; and no
-    adapted run below the source-only run of its seed."""
+    """DANN (and DANN from source only) ≥ source only + 5; ADDA ≥ source only; the improved
+    method(s) ≥ DANN + 2; and no adapted run below the source-only run of its seed."""
     so, dann = _acc(by.get("source_only")), _acc(by.get("dann"))
     checks = []
     if so is None:

@@ -226,7 +226,8 @@ class UDATask(Task):
 
 def load_source_model(encoder: nn.Module, classifier: nn.Module, path: str,
                       domain_classifier: nn.Module | None = None) -> None:
-    """ADDA's phase 1 from another run: the feature extractor and label head of a `UDATask` run
+    """A source model from another run (ADDA's phase 1, or where a UDATask starts): the feature
+    extractor and label head (and domain classifier, when asked for and present) of a `UDATask` run
     (a `dann_<src>_<tgt>` run with `model.mode=source_only`: its run dir, which reads
     checkpoints/last.ckpt, or a `.ckpt`) or the source encoder and head of an ADDA run. Only
     tensors are read (genda.kernel's loader); a missing file or a network that does not fit is one
