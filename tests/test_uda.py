@@ -264,6 +264,7 @@ def test_adda_source_ckpt_is_phase_1_read_from_a_source_only_run(tmp_path):
     assert _same(_params(task.target_encoder), _params(so.features))  # copied at step 0 (lr 0)
     assert adda(None).switch_step(600) == 300
     dann = _uda("dann", source_ckpt=str(path))  # DANN + MCC fine-tuning it: all three networks
+    assert dann.method == "dann (from source only)" and _uda("dann").method == "dann"  # t-SNE titles
     dann.load_initial_weights()
     for mine, theirs in zip(dann.children(), so.children(), strict=True):
         assert _same(_params(mine), _params(theirs))

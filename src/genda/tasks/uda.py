@@ -142,11 +142,13 @@ class UDATask(Task):
 
     @property
     def method(self) -> str:
-        """The method's name in eval.json and plot titles (subclasses such as DSN override it)."""
+        """The method's name in eval.json and plot titles (subclasses such as DSN override it); a
+        run started from a source-only run says so ('dann (from source only)')."""
         if self._name:
             return self._name
         extras = [n for n, w in (("mcc", self.mcc_weight), ("pseudo", self.pseudo_weight)) if w]
-        return "+".join([self.mode, *extras]) if extras else self.mode
+        name = "+".join([self.mode, *extras])
+        return f"{name} (from source only)" if self.source_ckpt else name
 
     def extract(self, xs: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         """Features of the source then the target batch, (len(xs) + len(xt), D): one pass over
