@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from genda.viz.curves import curves  # noqa: F401 - the report draws with them
+from genda.viz.curves import (
+    curves,  # noqa: F401 - the report draws with them
+    fit_title,
+)
 from genda.viz.curves import plain_axes as _plain_axes
 
 
@@ -94,10 +98,23 @@ def panels(
         return None
     fig = Figure(figsize=(4.3 * len(spec), 3.3), dpi=100)
     FigureCanvasAgg(fig)
+    # where a label is drawn in several panels (a method in the UDA loss, domain-loss and lambda
+    # panels) it keeps one colour in all of them, in order of first appearance; otherwise each panel
+    # uses the colour cycle (a GAN's D loss and D(x) are both its first line: blue)
+    named = [lab for _, lines, _ in spec for lab, _ in lines]
+    labels = list(dict.fromkeys(named))
+    palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    color = ({lab: palette(i % palette.N) for i, lab in enumerate(labels)}
+             if len(named) > len(labels) else {})
+    first = None
     for i, (ptitle, lines, lim) in enumerate(spec):
-        ax = fig.add_subplot(1, len(spec), i + 1)
+        # one step axis for all panels: a validation metric logged once (SN-GAN's FID at step 400)
+        # is a point on the run's 0..500 steps, not a panel of its own 380..420 range
+        ax = fig.add_subplot(1, len(spec), i + 1, sharex=first)
+        first = first or ax
         for label, (x, y) in lines:
-            ax.plot(x, y, label=label, marker="." if len(x) < 30 else None, linewidth=1.2)
+            ax.plot(x, y, label=label, marker="." if len(x) < 30 else None, linewidth=1.2,
+                    color=color.get(label))
         if lim:
             ax.set_ylim(*lim)
             ax.ticklabel_format(style="plain", useOffset=False)
@@ -108,7 +125,7 @@ def panels(
         ax.set_title(ptitle, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)  # names the method / split even for a single line
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(fit_title(title, fig.get_figwidth(), 11), fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
     return path

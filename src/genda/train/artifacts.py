@@ -13,6 +13,7 @@ from torchvision.utils import make_grid, save_image
 
 from genda.kernel import ARTEFACT_INDEX, ARTEFACT_INDEX_SCHEMA, atomic_folder, atomic_write
 from genda.tasks.base import Every, Task
+from genda.viz.curves import fit_title
 from genda.viz.images import to_unit
 
 
@@ -193,7 +194,7 @@ def labelled_grid(images: torch.Tensor, nrow: int, path: str, *, row_labels=None
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(fit_title(title, fig.get_figwidth(), 10), fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     return path

@@ -4,6 +4,7 @@ own curves.png) and by the report."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -25,6 +26,14 @@ def plain_axes(ax, values: list[float]) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are integers
 
 
+def fit_title(text: str, width_in: float, fontsize: float) -> str:
+    """`text` broken into lines that fit a figure `width_in` inches wide at `fontsize` points
+    (an average character is about 0.55 em), so a long title wraps instead of being cut off at
+    both edges of the saved figure."""
+    chars = max(20, int(width_in * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)) if len(text) > chars else text
+
+
 def curves(rows: list[dict], keys: list[str], path: Path, title: str) -> Path | None:
     """Plot each metrics.jsonl key against step (one panel per key, linear unless a log axis is
     needed)."""
@@ -44,7 +53,7 @@ def curves(rows: list[dict], keys: list[str], path: Path, title: str) -> Path | 
         ax.set_xlabel("training step")
         ax.set_title(k, fontsize=10)
         ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(fit_title(title, fig.get_figwidth(), 11), fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
     return path

@@ -14,6 +14,8 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
+from genda.viz.curves import fit_title
+
 
 @dataclass
 class TsnePlots:
@@ -56,7 +58,7 @@ def _scatter(
                 xy[sel, 0], xy[sel, 1], s=4, color=colors(g % colors.N), label=name, alpha=0.7
             )
     ax.legend(markerscale=3, fontsize=8, loc="best", framealpha=0.8)
-    ax.set_title(title)
+    ax.set_title(fit_title(title, fig.get_figwidth() * 0.9, 12))  # 12 pt: the axes title size
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
