@@ -21,7 +21,7 @@ from genda.errors import ConfigError
 from genda.report import doc as D
 from genda.report.build import SECTIONS, build_report
 from genda.report.manifest import DEFAULT_MANIFEST, load_manifest
-from genda.report.records import mean_std
+from genda.report.records import mean_std, seed_list
 from genda.tasks.base import Every
 from genda.tasks.ddim_faces import DDIMFaceTask
 from genda.tasks.diffusion import ConditionalDDPMTask
@@ -289,7 +289,7 @@ def test_report_numbers_state_data_seeds_and_failures(fake_report: Path) -> None
         f"{statistics.mean([100.0, 101.0]):.2f} ± {statistics.stdev([100.0, 101.0]):.2f} (2 seeds)"
         in gan_a
     )
-    assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "0, 1" in gan_a
+    assert "64 / 16" in gan_a and "faces_embedded (embedded stand-in)" in gan_a and "| seeds 0, 1 |" in gan_a
     assert "| 10.50 ± 0.71 (2 seeds) | 0.80 ± 0.00 (2 seeds) | 50.0 ± 0.0 (2 seeds) | 90.0 ± 0.0 (2 seeds) | hog |" in gan_a  # KID ×10³, diversity, faces
     # every section opens with its verdict, computed from its own numbers
     verdicts = [x for x in md.splitlines() if x.startswith("**Verdict** — ")]
@@ -333,6 +333,12 @@ def test_mean_std_matches_statistics() -> None:
         mean_std([0.5, 0.7, 0.9], 100.0, 1) == f"70.0 ± {statistics.stdev([50, 70, 90]):.1f} (3 seeds)"
     )
     assert mean_std([], 1.0) == "—" and mean_std([None, 2.0]) == "2.00 (1 seed)"
+
+
+def test_seed_list_reads_as_words() -> None:
+    # a bare "0" under a "seeds" header read as "zero seeds" in the GAN table
+    assert seed_list([0]) == "seed 0" and seed_list([2, 0, 1, 0]) == "seeds 0, 1, 2"
+    assert seed_list([]) == "—"
 
 
 def test_doc_escapes_html_and_renders_inline_marks(tmp_path: Path) -> None:
@@ -576,7 +582,7 @@ def test_sections_follow_the_manifest_and_dsn_gets_a_column(tmp_path: Path) -> N
     head = next(x for x in md.splitlines() if x.startswith("| pair | data |"))
     assert head.endswith("| DANN | trained on target | ADDA | DSN | seeds |")
     row = next(x for x in md.splitlines() if x.startswith("| M→U |"))
-    assert row.endswith("| not in manifest | 80.0 (1 seed) | 0 |")
+    assert row.endswith("| not in manifest | 80.0 (1 seed) | seed 0 |")
     assert f"## {SECTIONS['uda']}" in md and "## " + SECTIONS["gan"] not in md
     assert "## " + SECTIONS["classifier"] not in md
 

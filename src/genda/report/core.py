@@ -15,7 +15,14 @@ import yaml
 from genda.report import doc as D
 from genda.report import figures, hparams
 from genda.report.manifest import Manifest
-from genda.report.records import NO_INDEX, RunRecord, face_detectors, group_by_entry, mean_std
+from genda.report.records import (
+    NO_INDEX,
+    RunRecord,
+    face_detectors,
+    group_by_entry,
+    mean_std,
+    seed_list,
+)
 
 LEGEND_WIDTH = 640  # px: figures that carry a legend (t-SNE), wide enough to read it
 
@@ -95,10 +102,9 @@ class Core:
 
     def provenance(self, recs: list[RunRecord]) -> str:
         r = self.first_ok(recs)
-        seeds = (
-            ", ".join(str(x) for x in sorted({x.run.seed for x in recs if x.ok})) or "none complete"
-        )
-        return f"data: {r.data_text()}; scale: {self.scale}; seeds: {seeds}; run dir: {self.run_link(r)}"
+        done = [x.run.seed for x in recs if x.ok]
+        seeds = seed_list(done) if done else "seeds: none complete"
+        return f"data: {r.data_text()}; scale: {self.scale}; {seeds}; run dir: {self.run_link(r)}"
 
     def failures(self, recs: list[RunRecord]) -> list:
         return [

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -215,6 +216,15 @@ def _kind(embedded: bool | None) -> str:
 
 def seeds_text(n: int) -> str:
     return "1 seed" if n == 1 else f"{n} seeds"
+
+
+def seed_list(seeds: Iterable[int]) -> str:
+    """Which seeds completed, read as words: 'seed 0', 'seeds 0, 1, 2', '—' for none (a bare
+    '0' in a 'seeds' column reads as 'zero seeds')."""
+    got = sorted(set(seeds))
+    if not got:
+        return "—"
+    return f"seed {got[0]}" if len(got) == 1 else "seeds " + ", ".join(map(str, got))
 
 
 def mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from genda.report import doc as D
 from genda.report.core import Core
 from genda.report.figures import series
-from genda.report.records import mean_std
+from genda.report.records import mean_std, seed_list
 
 ITEM = "classifier"
 TITLE = "Digit classifier (LeNet)"
@@ -21,7 +21,7 @@ def render(b: Core) -> None:
                 b.label(recs),
                 mean_std([r.value("acc") for r in ok], 100.0, 2),
                 b.first_ok(recs).data_text(),
-                ", ".join(str(r.run.seed) for r in ok) or "—",
+                seed_list(r.run.seed for r in ok),
                 b.run_link(b.first_ok(recs)) if ok else f"failed: {recs[0].error}",
             ]
         )

@@ -8,7 +8,7 @@ import math
 from genda.report import doc as D
 from genda.report import verdicts
 from genda.report.core import Core
-from genda.report.records import RunRecord, face_detectors, kid_text, mean_std
+from genda.report.records import RunRecord, face_detectors, kid_text, mean_std, seed_list
 
 ITEM = "gan"
 TITLE = "GAN: faces 64×64 (methods A and B)"
@@ -72,7 +72,7 @@ def render(b: Core) -> None:
                 b.fid_counts(recs),
                 sampling_text(ok),
                 b.first_ok(recs).data_text(),
-                ", ".join(str(r.run.seed) for r in ok) or "—",
+                seed_list(r.run.seed for r in ok),
                 b.run_link(b.first_ok(recs)) if ok else f"failed: {recs[0].error}",
             ]
         )

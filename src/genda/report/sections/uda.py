@@ -8,7 +8,7 @@ from genda.report import doc as D
 from genda.report import verdicts
 from genda.report.core import LEGEND_WIDTH, Core, cite, load_baselines, sources_table
 from genda.report.figures import series
-from genda.report.records import RunRecord, mean_std
+from genda.report.records import RunRecord, mean_std, seed_list
 
 ITEM = "uda"
 TITLE = "Domain adaptation: DANN and the improved methods (ADDA, DSN)"
@@ -118,7 +118,7 @@ def render(b: Core) -> None:
         some = next(iter(by.values()))
         seeds = sorted({r.run.seed for v in by.values() for r in v if r.ok})
         rows.append([pair, b.first_ok(some).data_text(), *(_cell(by.get(m, [])) for m in methods),
-                     ", ".join(map(str, seeds)) or "—"])
+                     seed_list(seeds)])
     add = b.doc.add
     add(
         D.Table(
