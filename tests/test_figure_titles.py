@@ -14,7 +14,7 @@ from genda.viz.tsne import _scatter
 
 WGAN = ("WGAN: weight clipping, RMSprop, LeakyReLU G at cpu, 1,500 critic steps = 300 generator "
         "updates (gan_wgan_cpu/seed0)")
-VAE = "VAE latent means, t-SNE (faces_synthetic has no attributes to colour by)"
+VAE = "VAE latent means, t-SNE, by image brightness (faces_synthetic has no attributes)"
 
 
 def _inside(fig: Figure, text) -> bool:

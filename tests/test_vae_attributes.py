@@ -193,7 +193,18 @@ def test_tsne_attribute_choice(wanted, attrs, coloured, note, tmp_path):
     assert (meta["note"] is None) if note is None else (note in meta["note"])
     if coloured:
         assert torch.equal(arrays[f"attr_{coloured}"], torch.cat([b[f"attr_{coloured}"] for b in batches]))
+    else:  # no attributes: coloured by each image's mean pixel value, in thirds
+        want = torch.cat([b["image"].mean(dim=(1, 2, 3)) for b in batches])
+        assert torch.allclose(arrays["brightness"], want) and "brightness" in meta["note"]
     assert (tmp_path / "tsne.png").stat().st_size > 0
+
+
+def test_brightness_thirds_splits_at_the_tertiles() -> None:
+    from genda.viz.tsne import brightness_thirds
+
+    b = np.array([0.9, -0.5, 0.1, 0.2, -0.9, 0.5])  # tertiles at -0.1 and 0.3 (numpy linear)
+    assert brightness_thirds(b).tolist() == [2, 0, 1, 1, 0, 2]
+    assert np.bincount(brightness_thirds(np.random.default_rng(0).normal(size=300))).tolist() == [100, 100, 100]
 
 
 def test_celeba_in_the_faces_layout_reads_list_attr_celeba(tmp_path):

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -124,9 +123,10 @@ class VAETask(Task):
     def _latents(self, ctx: StepContext) -> dict[str, float]:
         """Latent means of every val image (+ the `tsne_attribute` column, if the data has attributes)
         for the t-SNE plot. An attribute the data lacks falls back to its first one, said in the note."""
-        mus, attrs = [], {}
+        mus, attrs, light = [], {}, []
         for b in ctx.batches("val"):
             mus.append(self.net.encode(b["image"])[0].float())
+            light.append(b["image"].float().mean(dim=tuple(range(1, b["image"].dim()))))
             for k, v in b.items():
                 if k.startswith("attr_"):
                     attrs.setdefault(k, []).append(v)
@@ -135,31 +135,35 @@ class VAETask(Task):
         key = want if want in attrs else (names or [None])[0]
         domain = ctx.data.domain_name
         if key is None:
-            note = f"domain {domain!r} has no attributes"
+            note = (f"domain {domain!r} has no attributes: coloured by image brightness (mean pixel "
+                    "value, in thirds), computed from the pixels")
         elif want is not None and key != want:
             note = (f"domain {domain!r} has no attribute {self.tsne_attribute!r} (it has "
                     f"{', '.join(n.removeprefix('attr_') for n in names)}); coloured by {key.removeprefix('attr_')}")
         else:
             note = None
-        arrays = {"mu": torch.cat(mus)}
+        arrays = {"mu": torch.cat(mus), "brightness": torch.cat(light)}
         if key is not None:
             arrays[key] = torch.cat(attrs[key])
         ctx.out.arrays("latents", **arrays)
         ctx.out.json("latents", {"n": len(arrays["mu"]), "attribute": key and key.removeprefix("attr_"),
                                  "requested_attribute": self.tsne_attribute, "note": note})
         if getattr(ctx.out, "enabled", True) and len(arrays["mu"]) >= 5:
-            from genda.viz.tsne import _scatter, embed
+            from genda.viz.tsne import BRIGHTNESS_NAMES, _scatter, brightness_thirds, embed
 
             mu = arrays["mu"].cpu().numpy()
             xy = embed(mu.reshape(len(mu), -1))
             name = key.removeprefix("attr_") if key else None
-            groups = arrays[key].cpu().numpy().astype(int) if key else np.zeros(len(xy), int)
             path = ctx.out.path("tsne.png")
-            _scatter(xy, groups, [f"not {name}", name] if name else [f"{domain} val images"],
-                     f"VAE latent means, t-SNE, by {name}" + (f" ({self.tsne_attribute} not in the data)" if
-                                                                 note else "") if name else
-                     f"VAE latent means, t-SNE ({domain} has no attributes to colour by)",
-                     path, "Set1")
+            if name:
+                _scatter(xy, arrays[key].cpu().numpy().astype(int), [f"not {name}", name],
+                         f"VAE latent means, t-SNE, by {name}"
+                         + (f" ({self.tsne_attribute} not in the data)" if note else ""), path, "Set1")
+            else:
+                _scatter(xy, brightness_thirds(arrays["brightness"].cpu().numpy()),
+                         [f"{n} of brightness" for n in BRIGHTNESS_NAMES],
+                         f"VAE latent means, t-SNE, by image brightness ({domain} has no attributes)",
+                         path, "viridis")
             ctx.out.log_figure("tsne", path)
         return {}
 

@@ -44,6 +44,18 @@ def embed(features: np.ndarray, seed: int = 0, pca_dims: int = 50) -> np.ndarray
         return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
 
 
+BRIGHTNESS_NAMES = ("darkest third", "middle third", "lightest third")
+
+
+def brightness_thirds(brightness: np.ndarray) -> np.ndarray:
+    """Group index 0/1/2 of each image's mean pixel value (N,) by the thirds of its distribution:
+    the colouring of a VAE t-SNE on data without attributes (the embedded faces), computed from the
+    pixels, so a reader sees whether the latent orders the images by their overall lightness."""
+    b = np.asarray(brightness, dtype=np.float64).reshape(-1)
+    edges = np.quantile(b, [1 / 3, 2 / 3])
+    return np.searchsorted(edges, b, side="right").astype(int)
+
+
 def _scatter(
     xy: np.ndarray, groups: np.ndarray, names: Sequence[str], title: str, path: str, cmap: str
 ) -> Figure:
@@ -51,12 +63,14 @@ def _scatter(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     colors = colormaps[cmap]
+
+    def color(g: int) -> tuple:  # a qualitative map's g-th colour; an ordered map spread end to end
+        return colors(g % colors.N) if colors.N <= 20 else colors(0.1 + 0.8 * g / max(1, len(names) - 1))
+
     for g, name in enumerate(names):
         sel = groups == g
         if sel.any():
-            ax.scatter(
-                xy[sel, 0], xy[sel, 1], s=4, color=colors(g % colors.N), label=name, alpha=0.7
-            )
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=color(g), label=name, alpha=0.7)
     ax.legend(markerscale=3, fontsize=8, loc="best", framealpha=0.8)
     ax.set_title(fit_title(title, fig.get_figwidth() * 0.9, 12))  # 12 pt: the axes title size
     ax.set_xticks([])

@@ -84,25 +84,22 @@ def tsne(b: Core, r: RunRecord):
     lat = r.role("vae_latents")
     if lat is None:
         return D.Missing(f"latents.npz of `{r.run.name}`")
-    from genda.viz.tsne import _scatter, embed
+    from genda.viz.tsne import BRIGHTNESS_NAMES, _scatter, brightness_thirds, embed
 
     arrays = np.load(lat)
     attr = next((k for k in arrays.files if k.startswith("attr_")), None)
     xy = embed(arrays["mu"].reshape(len(arrays["mu"]), -1))
-    groups = arrays[attr].astype(int) if attr else np.zeros(len(xy), int)
     name = attr.removeprefix("attr_") if attr else None
     path = b.new_image(f"{r.run.name.replace('/', '__')}__tsne.png")
-    _scatter(
-        xy,
-        groups,
-        [f"not {name}", name] if name else ["val images"],
-        f"VAE latents t-SNE by {name}" if name else "VAE latents t-SNE",
-        str(path),
-        "Set1",
-    )
-    how = (
-        f"coloured by {name}"
-        if name
-        else "(this data has no attribute to colour by; CelebA has Blond_Hair)"
-    )
+    if name:
+        groups, names, cmap = arrays[attr].astype(int), [f"not {name}", name], "Set1"
+        how = f"coloured by {name}"
+    elif "brightness" in arrays.files:
+        groups, cmap = brightness_thirds(arrays["brightness"]), "viridis"
+        names = [f"{n} of brightness" for n in BRIGHTNESS_NAMES]
+        how = "coloured by image brightness (this data has no attributes; CelebA has Blond_Hair)"
+    else:  # runs saved before brightness was recorded
+        groups, names, cmap = np.zeros(len(xy), int), ["val images"], "Set1"
+        how = "(this data has no attribute to colour by; CelebA has Blond_Hair)"
+    _scatter(xy, groups, names, f"VAE latents t-SNE, {how.strip('()')}", str(path), cmap)
     return D.Image(path, f"t-SNE of the {len(xy)} val latent means {how}", LEGEND_WIDTH)
