@@ -620,3 +620,18 @@ def test_dann_from_a_source_only_run_is_its_own_column_and_verdict(tmp_path: Pat
     assert [method(r) for r in recs] == ["source_only", "dann_ft"]
     text = str(uda("M→U", {"source_only": recs[:1], "dann_ft": recs[1:]}, [], NAMES).text)
     assert "DANN from source only ≥ source only + 5: **yes** (36.0 vs 30.0)" in text
+
+
+def test_vae_tsne_without_attributes_is_redrawn_by_brightness(tmp_path: Path) -> None:
+    """A VAE run on data without attributes (the embedded faces) saved each image's brightness;
+    the report's redraw of its t-SNE colours by it and says so."""
+    spec = {"group": "t", "runs": {"vae": {"experiment": "vae_faces", "item": "vae", "seeds": 1}}}
+    m = _manifest(tmp_path, spec)
+    rng = np.random.default_rng(0)
+    for run in m.expand("smoke", tmp_path / "runs"):
+        _fake_run(run, "faces_synthetic", {"fid": 200.0, "recon": 0.1},
+                  {"reconstruction_mse.json": {"mse": [0.1] * 10, "mse_255": [1625.0] * 10},
+                   "latents.npz": {"mu": rng.normal(size=(30, 8)), "brightness": rng.normal(size=30)}})
+    build_report(m, "smoke", tmp_path / "runs", tmp_path / "out")
+    md = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "t-SNE of the 30 val latent means coloured by image brightness" in md

@@ -93,13 +93,14 @@ def tsne(b: Core, r: RunRecord):
     path = b.new_image(f"{r.run.name.replace('/', '__')}__tsne.png")
     if name:
         groups, names, cmap = arrays[attr].astype(int), [f"not {name}", name], "Set1"
-        how = f"coloured by {name}"
+        title, how = f"by {name}", f"coloured by {name}"
     elif "brightness" in arrays.files:
         groups, cmap = brightness_thirds(arrays["brightness"]), "viridis"
         names = [f"{n} of brightness" for n in BRIGHTNESS_NAMES]
+        title = "by image brightness (this data has no attributes)"
         how = "coloured by image brightness (this data has no attributes; CelebA has Blond_Hair)"
     else:  # runs saved before brightness was recorded
         groups, names, cmap = np.zeros(len(xy), int), ["val images"], "Set1"
-        how = "(this data has no attribute to colour by; CelebA has Blond_Hair)"
-    _scatter(xy, groups, names, f"VAE latents t-SNE, {how.strip('()')}", str(path), cmap)
+        title, how = "no attribute to colour by", "(this data has no attribute to colour by; CelebA has Blond_Hair)"
+    _scatter(xy, groups, names, f"VAE latents t-SNE, {title}", str(path), cmap)
     return D.Image(path, f"t-SNE of the {len(xy)} val latent means {how}", LEGEND_WIDTH)
