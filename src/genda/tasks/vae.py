@@ -149,21 +149,17 @@ class VAETask(Task):
         ctx.out.json("latents", {"n": len(arrays["mu"]), "attribute": key and key.removeprefix("attr_"),
                                  "requested_attribute": self.tsne_attribute, "note": note})
         if getattr(ctx.out, "enabled", True) and len(arrays["mu"]) >= 5:
-            from genda.viz.tsne import BRIGHTNESS_NAMES, _scatter, brightness_thirds, embed
+            from genda.viz.tsne import _scatter, embed, latent_colouring
 
             mu = arrays["mu"].cpu().numpy()
             xy = embed(mu.reshape(len(mu), -1))
             name = key.removeprefix("attr_") if key else None
+            groups, legend, cmap = latent_colouring(len(xy), name, key and arrays[key].cpu().numpy(),
+                                                    arrays["brightness"].cpu().numpy())
+            title = (f"by {name}" + (f" ({self.tsne_attribute} not in the data)" if note else "") if name
+                     else f"by image brightness ({domain} has no attributes)")
             path = ctx.out.path("tsne.png")
-            if name:
-                _scatter(xy, arrays[key].cpu().numpy().astype(int), [f"not {name}", name],
-                         f"VAE latent means, t-SNE, by {name}"
-                         + (f" ({self.tsne_attribute} not in the data)" if note else ""), path, "Set1")
-            else:
-                _scatter(xy, brightness_thirds(arrays["brightness"].cpu().numpy()),
-                         [f"{n} of brightness" for n in BRIGHTNESS_NAMES],
-                         f"VAE latent means, t-SNE, by image brightness ({domain} has no attributes)",
-                         path, "viridis")
+            _scatter(xy, groups, legend, f"VAE latent means, t-SNE, {title}", path, cmap)
             ctx.out.log_figure("tsne", path)
         return {}
 

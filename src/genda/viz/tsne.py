@@ -56,6 +56,19 @@ def brightness_thirds(brightness: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, b, side="right").astype(int)
 
 
+def latent_colouring(
+    n: int, attr_name: str | None, attr_values: np.ndarray | None, brightness: np.ndarray | None
+) -> tuple[np.ndarray, list[str], str]:
+    """Groups (n,), legend names and colormap of a VAE latent t-SNE: the binary attribute where the
+    data has one, else the images' brightness in thirds, else one group (runs saved before
+    brightness was recorded)."""
+    if attr_name is not None and attr_values is not None:
+        return np.asarray(attr_values).astype(int), [f"not {attr_name}", attr_name], "Set1"
+    if brightness is not None:
+        return brightness_thirds(brightness), [f"{x} of brightness" for x in BRIGHTNESS_NAMES], "viridis"
+    return np.zeros(n, int), ["val images"], "Set1"
+
+
 def _scatter(
     xy: np.ndarray, groups: np.ndarray, names: Sequence[str], title: str, path: str, cmap: str
 ) -> Figure:

@@ -84,23 +84,21 @@ def tsne(b: Core, r: RunRecord):
     lat = r.role("vae_latents")
     if lat is None:
         return D.Missing(f"latents.npz of `{r.run.name}`")
-    from genda.viz.tsne import BRIGHTNESS_NAMES, _scatter, brightness_thirds, embed
+    from genda.viz.tsne import _scatter, embed, latent_colouring
 
     arrays = np.load(lat)
     attr = next((k for k in arrays.files if k.startswith("attr_")), None)
     xy = embed(arrays["mu"].reshape(len(arrays["mu"]), -1))
     name = attr.removeprefix("attr_") if attr else None
+    bright = arrays["brightness"] if "brightness" in arrays.files else None
+    groups, names, cmap = latent_colouring(len(xy), name, attr and arrays[attr], bright)
     path = b.new_image(f"{r.run.name.replace('/', '__')}__tsne.png")
     if name:
-        groups, names, cmap = arrays[attr].astype(int), [f"not {name}", name], "Set1"
         title, how = f"by {name}", f"coloured by {name}"
-    elif "brightness" in arrays.files:
-        groups, cmap = brightness_thirds(arrays["brightness"]), "viridis"
-        names = [f"{n} of brightness" for n in BRIGHTNESS_NAMES]
+    elif bright is not None:
         title = "by image brightness (this data has no attributes)"
         how = "coloured by image brightness (this data has no attributes; CelebA has Blond_Hair)"
-    else:  # runs saved before brightness was recorded
-        groups, names, cmap = np.zeros(len(xy), int), ["val images"], "Set1"
+    else:
         title, how = "no attribute to colour by", "(this data has no attribute to colour by; CelebA has Blond_Hair)"
     _scatter(xy, groups, names, f"VAE latents t-SNE, {title}", str(path), cmap)
     return D.Image(path, f"t-SNE of the {len(xy)} val latent means {how}", LEGEND_WIDTH)
