@@ -333,3 +333,47 @@ def test_eps_loss_min_snr_weights_each_image() -> None:
     noise = torch.randn(x0.shape, generator=g)
     per = ((model(q_sample(x0, t, noise, BETAS), t) - noise) ** 2).flatten(1).mean(1)
     assert torch.allclose(loss, (min_snr_weights(BETAS, 5.0)[t].float() * per).mean())
+
+
+def test_v_target_and_eps_from_v_match_diffusers() -> None:
+    """v-prediction: the loss target is diffusers' `get_velocity`, and `EpsFromV` turns a v-net into
+    the eps diffusers' DDIM derives for prediction_type='v_prediction', so a v-trained net samples
+    through genda's eps schedulers exactly as diffusers samples it."""
+    from genda.diffusion.process import EpsFromV, v_target
+
+    g = torch.Generator().manual_seed(11)
+    x0, noise = torch.randn(3, 3, 8, 8, generator=g), torch.randn(3, 3, 8, 8, generator=g)
+    t = torch.tensor([0, 480, 980])
+    ref = DDPMScheduler(beta_schedule="linear").get_velocity(x0, noise, t)
+    assert torch.allclose(v_target(x0, noise, t, SCHEDULE), ref, atol=1e-5)
+    v_net = RandomEps()  # any deterministic net (x, t) -> tensor, read as a v-prediction
+    x_T = torch.randn(2, 3, 8, 8, generator=g)
+    ours = sample(gs.DDIMScheduler(SCHEDULE, 50), EpsFromV(v_net, SCHEDULE), x_T, torch.Generator().manual_seed(1))
+    sched = DDIMScheduler(beta_schedule="linear", prediction_type="v_prediction", clip_sample=False,
+                          set_alpha_to_one=True, timestep_spacing="leading")
+    sched.set_timesteps(50)
+    x = x_T
+    with torch.no_grad():
+        for step_t in sched.timesteps:
+            x = sched.step(v_net(x, step_t.expand(2)), step_t, x, eta=0.0).prev_sample
+    assert (ours - x).abs().max() < 1e-3
+
+
+def test_eps_loss_with_v_prediction_regresses_v() -> None:
+    from genda.diffusion.process import min_snr_weights, v_target
+
+    model, x0 = RandomEps(), torch.randn(4, 3, 8, 8)
+    loss = eps_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(7), prediction="v")
+    g = torch.Generator().manual_seed(7)
+    t = torch.randint(0, 1000, (4,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    pred = model(q_sample(x0, t, noise, BETAS), t)
+    assert torch.allclose(loss, ((pred - v_target(x0, noise, t, BETAS)) ** 2).mean())
+    w = min_snr_weights(BETAS, 5.0, "v")  # Hang et al.: min(SNR, gamma) / (SNR + 1) for v
+    ab = alpha_bars(BETAS)
+    assert torch.allclose(w, (ab / (1 - ab)).clamp(max=5.0) / (ab / (1 - ab) + 1))
+
+
+def test_eps_loss_refuses_an_unknown_prediction() -> None:
+    with pytest.raises(ValueError, match="prediction='x0'"):
+        eps_loss(RandomEps(), torch.randn(2, 3, 8, 8), SCHEDULE, prediction="x0")

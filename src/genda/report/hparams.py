@@ -30,6 +30,7 @@ METHOD_KEYS = {
     "target_lr": "target encoder lr (phase 2)",
     "p_uncond": "CFG label drop probability",
     "min_snr_gamma": "Min-SNR γ",
+    "prediction": "net predicts",
     "warmup_steps": "LR warm-up steps",
     "ema_decay": "EMA decay",
 }

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from genda.diffusion import eps_loss, lerp, slerp
-from genda.errors import CheckpointError, DataError
+from genda.diffusion.process import PREDICTIONS
+from genda.errors import CheckpointError, ConfigError, DataError
 from genda.kernel import load_checkpoint, resolve_in_run_dir
 from genda.metrics.mse import mse_to_reference
 from genda.targets import register_target
@@ -72,27 +73,31 @@ def read_noise_dir(noise_dir: str | Path, image_size: int | None = None) -> tupl
     return files, torch.cat(noises)
 
 
-def load_course_unet(net: nn.Module, path: str) -> bool:
+def load_course_unet(net: nn.Module, path: str) -> str | None:
     """Load eps-UNet weights strictly into `net`: the course's `UNet.pt` (a plain state dict), or a
     trained genda `ddim_faces` run (its run dir or a `.ckpt`; EMA weights where kept), so runs that
     differ only in sampling keys (an eta sweep) reuse one trained model. Only tensors are read.
-    Returns True for a genda run/checkpoint, False for a plain state dict (the course's UNet.pt)."""
+    Returns what a genda run's net predicts (its saved `model.prediction`: "eps" or "v"), None for
+    a plain state dict (the course's UNet.pt, an eps-net); the task samples the net as that."""
     p = Path(path)
     if p.is_dir():
-        state = _net_of_run(load_checkpoint(resolve_in_run_dir(p, "last")), path)
-        _strict_load(net, state, path)
-        return True
+        return _load_run(net, load_checkpoint(resolve_in_run_dir(p, "last")), path)
     if not p.is_file():
         raise CheckpointError(f"model.ckpt: file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"model.ckpt: cannot read {path}: {type(e).__name__}") from None
-    genda_run = isinstance(state, dict) and "modules" in state and "format" in state
-    if genda_run:
-        state = _net_of_run(load_checkpoint(p), path)
+    if isinstance(state, dict) and "modules" in state and "format" in state:  # a genda checkpoint
+        return _load_run(net, load_checkpoint(p), path)
     _strict_load(net, state, path)
-    return genda_run
+    return None
+
+
+def _load_run(net: nn.Module, ckpt: dict, path: str) -> str:
+    """A genda run's EMA (else live) net into `net`; returns what it predicts."""
+    _strict_load(net, _net_of_run(ckpt, path), path)
+    return _prediction_of_run(ckpt)
 
 
 def _net_of_run(ckpt: dict, path: str) -> dict:
@@ -100,6 +105,22 @@ def _net_of_run(ckpt: dict, path: str) -> dict:
     if state is None:
         raise CheckpointError(f"model.ckpt: {path} holds no network 'net' (not a diffusion run?)")
     return state
+
+
+def _prediction_of_run(ckpt: dict) -> str:
+    """The saved run's `model.prediction` (runs from before the key predict eps). The config is
+    read as plain YAML data: nothing in it is instantiated."""
+    import yaml
+
+    try:
+        model = (yaml.safe_load(ckpt.get("config") or "") or {}).get("model") or {}
+    except yaml.YAMLError:
+        model = {}
+    prediction = str(model.get("prediction", "eps")) if isinstance(model, dict) else "eps"
+    if prediction not in PREDICTIONS:
+        raise CheckpointError(f"model.ckpt: the run's saved model.prediction={prediction!r} is none of "
+                              f"{', '.join(PREDICTIONS)}")
+    return prediction
 
 
 def _strict_load(net: nn.Module, state: dict, path: str) -> None:
@@ -129,22 +150,30 @@ class DDIMFaceTask(DiffusionBase):
                  gt_dir: str | None = None, num_noises: int = 10, image_size: int = 64,
                  eta_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), eta_grid_noises: int = 4,
                  interp_points: int = 11, ema_decay: float = 0.999, val_batches: int = 2, seed: int = 0,
-                 lr_schedule: str = "cosine", warmup_steps: int = 0, face_samples: int = 0) -> None:
+                 lr_schedule: str = "cosine", warmup_steps: int = 0, face_samples: int = 0,
+                 min_snr_gamma: float | None = None, prediction: str = "eps") -> None:
         super().__init__(net, optimizer, schedule, sampler, 0.0 if ckpt else ema_decay, seed,
                          lr_schedule, warmup_steps)
+        if prediction not in PREDICTIONS:
+            raise ConfigError(f"model.prediction={prediction!r}: use one of {', '.join(PREDICTIONS)}")
+        self.min_snr_gamma = min_snr_gamma
         self.face_samples = int(face_samples)  # extra eta=0 samples for the face score (0: the ddim/ images)
         self.ckpt, self.noise_dir, self.gt_dir = ckpt, noise_dir, gt_dir
         self.num_noises, self.image_size = int(num_noises), int(image_size)
         self.eta_grid, self.eta_grid_noises = [float(e) for e in eta_grid], int(eta_grid_noises)
         self.interp_points, self.val_batches = int(interp_points), int(val_batches)
-        trained_here = load_course_unet(self.net, ckpt) if ckpt else True
+        saved = load_course_unet(self.net, ckpt) if ckpt else None  # None: the course's UNet.pt or none
+        trained_here = saved is not None or not ckpt
+        # what a net trained here predicts; a loaded net predicts what it was trained to (UNet.pt: eps)
+        self.prediction = (saved or "eps") if ckpt else prediction
         if self.sampler.get("clip_x0") is None:  # auto: clip x0 for a net genda trained, never for UNet.pt
             self.sampler["clip_x0"] = trained_here
 
     def training_step(self, batch: dict, ctx: StepContext) -> dict:
         if self.ckpt:
             return {}
-        loss = eps_loss(self.net, batch["image"], self.noise_schedule)
+        loss = eps_loss(self.net, batch["image"], self.noise_schedule, min_snr_gamma=self.min_snr_gamma,
+                        prediction=self.prediction)
         ctx.update("net", loss)
         return {"loss": loss}
 
@@ -190,7 +219,7 @@ class DDIMFaceTask(DiffusionBase):
         return _minmax(images) * 2 - 1, names, "minmax"
 
     def _ddim(self, z: torch.Tensor, eta: float | None = None) -> torch.Tensor:
-        return torch.cat([self.run_sampler(self.net, c, self.seed + 1 + i, eta=eta).float()
+        return torch.cat([self.run_sampler(self.eps_model, c, self.seed + 1 + i, eta=eta).float()
                           for i, c in enumerate(z.split(self.num_noises))])
 
     @torch.no_grad()
@@ -229,7 +258,8 @@ class DDIMFaceTask(DiffusionBase):
         metrics.update(self._real_face_score(ctx.data, detector))
         ctx.out.json("eval", {**metrics, **timing, "face_detector": "hog", "eta_grid": self.eta_grid, "interp_alphas": alphas,
                               "noise": self.noise_dir or f"noise/ (generated, seed {self.seed})",
-                              "weights": self.ckpt or "trained in this run (EMA)", "gt_dir": self.gt_dir})
+                              "weights": self.ckpt or "trained in this run (EMA)", "prediction": self.prediction,
+                              "gt_dir": self.gt_dir})
         return metrics
 
     def _face_score(self, x: torch.Tensor, z: torch.Tensor, detector) -> dict[str, float]:

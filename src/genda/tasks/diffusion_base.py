@@ -17,13 +17,19 @@ import torch
 from torch import nn
 
 from genda.diffusion import NoiseSchedule, Trace, clip_x0, eps_loss, sample, sampler_from_config
+from genda.diffusion.process import EpsFromV
 from genda.diffusion.schedules import make_betas
 from genda.errors import ConfigError
 from genda.tasks.base import StepContext, Task
 
 
 class DiffusionBase(Task):
-    """Shared parts: the schedule, the eps-loss step, the sampler choice and a fixed-seed val loss."""
+    """Shared parts: the schedule, the eps-loss step, the sampler choice and a fixed-seed val loss.
+    `prediction` is what `net` outputs: "eps", or "v" (a subclass that trains v-nets sets it;
+    `eps_model` is then the eps view every sampler takes)."""
+
+    prediction = "eps"
+    min_snr_gamma: float | None = None  # Min-SNR-gamma loss weights (a subclass sets it; None: plain MSE)
 
     def __init__(self, net: nn.Module, optimizer: Callable, schedule: Mapping[str, Any],
                  sampler: Mapping[str, Any], ema_decay: float, seed: int, lr_schedule: str = "cosine",
@@ -57,6 +63,11 @@ class DiffusionBase(Task):
     def _device(self) -> torch.device:
         return self.betas.device
 
+    @property
+    def eps_model(self) -> Callable[..., torch.Tensor]:
+        """`net` as an eps-model for the samplers (a v-net through `EpsFromV`)."""
+        return self.net if self.prediction == "eps" else EpsFromV(self.net, self.noise_schedule)
+
     def _noise(self, shape: Sequence[int], seed: int) -> torch.Tensor:
         """Standard normal noise, identical on every device for a seed."""
         return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(self._device())
@@ -78,14 +89,17 @@ class DiffusionBase(Task):
         return list(self.scheduler.timesteps)
 
     def _val_loss(self, ctx: StepContext, max_batches: int, conditional: bool) -> dict[str, float]:
-        """eps-loss on up to `max_batches` val batches with fixed t and noise (comparable across steps)."""
+        """The training loss (its target and Min-SNR weights, so train and val read alike) on up to
+        `max_batches` val batches with fixed t and noise (comparable across steps)."""
         gen = torch.Generator().manual_seed(self.seed + 7)
         total, n = 0.0, 0
         for i, b in enumerate(ctx.batches("val")):
             if i >= max_batches:
                 break
             kw = {"y": b["label"]} if conditional else {}
-            total += float(eps_loss(self.net, b["image"].float(), self.noise_schedule, gen, **kw)) * len(b["image"])
+            loss = eps_loss(self.net, b["image"].float(), self.noise_schedule, gen, self.min_snr_gamma,
+                            self.prediction, **kw)
+            total += float(loss) * len(b["image"])
             n += len(b["image"])
         return {"loss": total / max(1, n)}
 
