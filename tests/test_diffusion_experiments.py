@@ -110,3 +110,54 @@ def test_ddim_clip_x0_auto_clips_only_nets_genda_trained(tmp_path: Path) -> None
     assert task(None, str(tmp_path / "UNet.pt")).sampler["clip_x0"] is False
     assert task(False).sampler["clip_x0"] is False
     assert task(True, str(tmp_path / "UNet.pt")).sampler["clip_x0"] is True
+
+
+@pytest.mark.slow
+def test_ddim_faces_v_prediction_trains_and_a_loaded_net_keeps_its_own(tmp_path: Path) -> None:
+    """model.prediction=v trains a v-net and samples it through EpsFromV; a sampling-only run
+    reading it (model.ckpt=RUN_DIR) samples it as v whatever model.prediction says (the run's saved
+    setting), and the course's plain UNet.pt is always sampled as the eps-net it is."""
+    from genda.models.ddim_unet import DDIMUNet
+
+    common = ["experiment=ddim_faces", "scale=smoke", "logger.mode=disabled", "trainer.progress=false"]
+    trained = tmp_path / "v_run"
+    genda(*common, "model.prediction=v", f"hydra.run.dir={trained}", check=True)
+    assert json.loads((trained / "artifacts" / "eval.json").read_text())["prediction"] == "v"
+
+    def reuse(name: str, ckpt: Path, *extra: str) -> tuple[dict, np.ndarray]:
+        genda(*common, f"model.ckpt={ckpt}", "trainer.max_steps=1", f"hydra.run.dir={tmp_path / name}", *extra,
+              check=True)
+        art = tmp_path / name / "artifacts"
+        return json.loads((art / "eval.json").read_text()), np.asarray(Image.open(art / "ddim" / "00.png"))
+
+    ev_v, img_v = reuse("as_v", trained, "model.prediction=v")
+    ev_eps, img_eps = reuse("as_eps", trained, "model.prediction=eps")
+    assert ev_v["prediction"] == ev_eps["prediction"] == "v" and np.array_equal(img_v, img_eps)
+    smoke_net = dict(channel=32, channel_multiplier=(1, 2, 2, 2), n_res_blocks=1, attn_strides=(8,))
+    torch.save(DDIMUNet(**smoke_net).state_dict(), tmp_path / "UNet.pt")
+    ev_course, img_course = reuse("course_v", tmp_path / "UNet.pt", "model.prediction=v")
+    _, img_course_eps = reuse("course_eps", tmp_path / "UNet.pt")
+    assert ev_course["prediction"] == "eps" and np.array_equal(img_course, img_course_eps)
+
+
+def test_diffusion_val_loss_is_the_training_objective() -> None:
+    """val/loss uses the run's own target and Min-SNR weights, so the train and val curves of a
+    v-prediction, Min-SNR-5 run are one quantity (it was the plain eps MSE, ten times the train loss)."""
+    from types import SimpleNamespace
+
+    from genda.diffusion import eps_loss
+    from genda.models.ddim_unet import DDIMUNet
+    from genda.tasks.ddim_faces import DDIMFaceTask
+
+    sizes = dict(channel=32, channel_multiplier=(1, 2), n_res_blocks=1, attn_strides=(4,))
+    schedule = {"kind": "linear", "num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+    sampler = {"kind": "ddim", "num_steps": 5, "eta": 0.0, "guidance": 0.0, "clip_x0": None}
+    task = DDIMFaceTask(DDIMUNet(**sizes), torch.optim.Adam, schedule, sampler, prediction="v", min_snr_gamma=5.0)
+    images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ctx = SimpleNamespace(batches=lambda split: iter([{"image": images}]))
+    with torch.no_grad():
+        got = task._val_loss(ctx, 1, conditional=False)["loss"]
+        gen = torch.Generator().manual_seed(task.seed + 7)
+        want = float(eps_loss(task.net, images, task.noise_schedule, gen, 5.0, "v"))
+        plain = float(eps_loss(task.net, images, task.noise_schedule, torch.Generator().manual_seed(task.seed + 7)))
+    assert got == pytest.approx(want) and got != pytest.approx(plain)

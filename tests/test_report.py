@@ -635,3 +635,14 @@ def test_vae_tsne_without_attributes_is_redrawn_by_brightness(tmp_path: Path) ->
     build_report(m, "smoke", tmp_path / "runs", tmp_path / "out")
     md = (tmp_path / "out" / "REPORT.md").read_text()
     assert "t-SNE of the 30 val latent means coloured by image brightness" in md
+
+
+def test_diffusion_loss_panel_names_the_runs_objective() -> None:
+    """The DDPM/DDIM loss panel's title says what the run regressed (ε or v) and its weights, read
+    from the run's saved config; runs saved before `prediction` existed read as ε."""
+    from genda.report.sections.ddpm import loss_name
+
+    assert loss_name({}) == "ε-prediction MSE"
+    assert loss_name({"prediction": "eps", "min_snr_gamma": None}) == "ε-prediction MSE"
+    assert loss_name({"prediction": "v", "min_snr_gamma": 5}) == "v-prediction MSE, Min-SNR-5 weights"
+    assert loss_name({"min_snr_gamma": 5.0}) == "ε-prediction MSE, Min-SNR-5 weights"

@@ -14,11 +14,20 @@ ITEM = "ddpm"
 TITLE = "Conditional DDPM: digits"
 
 
+def loss_name(model: dict) -> str:
+    """What the run's diffusion loss is, from its saved model config: "ε-prediction MSE",
+    "v-prediction MSE, Min-SNR-5 weights", ... (runs from before `prediction` predict ε)."""
+    name = f"{'v' if model.get('prediction') == 'v' else 'ε'}-prediction MSE"
+    gamma = model.get("min_snr_gamma")
+    return f"{name}, Min-SNR-{gamma:g} weights" if isinstance(gamma, int | float) and gamma else name
+
+
 def loss_curves(b: Core, recs: list[RunRecord], what: str):
     """Denoising loss (train: logged means; val) of the first complete run."""
     r = b.first_ok(recs)
     m = r.metrics
-    spec = [("ε-prediction MSE", [("train", series(m, "train/loss")), ("val", series(m, "val/loss"))], None)]
+    spec = [(loss_name(r.config.get("model") or {}), [("train", series(m, "train/loss")),
+                                                      ("val", series(m, "val/loss"))], None)]
     return b.curves(spec, r.run.name, f"{what} loss ({r.run.name})",
                     f"{what} training loss of `{r.run.name}` (metrics.jsonl)",
                     f"{what} loss rows (train/loss) in {b.run_link(r)}/metrics.jsonl")
