@@ -646,3 +646,17 @@ def test_diffusion_loss_panel_names_the_runs_objective() -> None:
     assert loss_name({"prediction": "eps", "min_snr_gamma": None}) == "ε-prediction MSE"
     assert loss_name({"prediction": "v", "min_snr_gamma": 5}) == "v-prediction MSE, Min-SNR-5 weights"
     assert loss_name({"min_snr_gamma": 5.0}) == "ε-prediction MSE, Min-SNR-5 weights"
+
+
+def test_noise_schedule_row_names_what_sets_the_betas() -> None:
+    """A linear schedule's row gives its β range; a cosine one its offset s (its betas come from
+    ᾱ_t = cos², so beta_start/beta_end, still in the config, must not be shown as if used)."""
+    from genda.report.hparams import hyperparameters
+
+    def row(schedule: dict) -> str:
+        rows = dict(hyperparameters({"model": {"schedule": schedule}}))
+        return rows["noise schedule"]
+
+    base = {"num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+    assert row({"kind": "linear", **base}) == "linear, T=1000, β 0.0001 → 0.02"
+    assert row({"kind": "cosine", **base}) == "cosine, T=1000, s = 0.008"

@@ -121,8 +121,9 @@ def hyperparameters(config: dict) -> list[tuple[str, str]]:
             out.append((k.replace("_", " "), _fmt(v)))
     sch = model.get("schedule") or {}
     if sch:
-        out.append(("noise schedule", f"{sch.get('kind', '?')}, T={_fmt(sch.get('num_timesteps'))}, "
-                                      f"β {_fmt(sch.get('beta_start'))} → {_fmt(sch.get('beta_end'))}"))
+        span = (f"s = {_fmt(sch.get('cosine_s', 0.008))}" if sch.get("kind") == "cosine"  # betas from ᾱ
+                else f"β {_fmt(sch.get('beta_start'))} → {_fmt(sch.get('beta_end'))}")
+        out.append(("noise schedule", f"{sch.get('kind', '?')}, T={_fmt(sch.get('num_timesteps'))}, {span}"))
     sampler = {**(model.get("sampler") or {}), **(config.get("sampler") or {})}
     if sampler.get("kind"):
         steps = sampler.get("num_steps")
