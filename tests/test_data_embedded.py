@@ -164,3 +164,11 @@ def test_debian_extras_script_without_apt_get_exits_0(tmp_path) -> None:
     proc = subprocess.run(["/bin/bash", str(script)], env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "no apt-get here" in proc.stdout
+
+
+def test_an_empty_genda_cache_means_the_default_not_the_working_directory(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GENDA_CACHE", "")
+    assert default_cache_dir() == tmp_path / ".cache" / "genda"
+    monkeypatch.setenv("GENDA_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"

@@ -64,7 +64,9 @@ def register(name: str, summary: str) -> Callable[[Loader], Loader]:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("GENDA_CACHE", Path.home() / ".cache" / "genda"))
+    """$GENDA_CACHE, or ~/.cache/genda when it is unset or empty (an empty value must not put the
+    cache in the working directory, where a `git add -A` picks up hundreds of MB of data)."""
+    return Path(os.environ.get("GENDA_CACHE") or Path.home() / ".cache" / "genda")
 
 
 def domain_names() -> dict[str, str]:
