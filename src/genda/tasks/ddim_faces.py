@@ -163,11 +163,10 @@ class DDIMFaceTask(DiffusionBase):
         self.eta_grid, self.eta_grid_noises = [float(e) for e in eta_grid], int(eta_grid_noises)
         self.interp_points, self.val_batches = int(interp_points), int(val_batches)
         saved = load_course_unet(self.net, ckpt) if ckpt else None  # None: the course's UNet.pt or none
-        trained_here = saved is not None or not ckpt
-        # what a net trained here predicts; a loaded net predicts what it was trained to (UNet.pt: eps)
-        self.prediction = (saved or "eps") if ckpt else prediction
+        # a loaded net predicts what it was trained to (a genda run's saved setting; UNet.pt: eps)
+        self.prediction = saved or ("eps" if ckpt else prediction)
         if self.sampler.get("clip_x0") is None:  # auto: clip x0 for a net genda trained, never for UNet.pt
-            self.sampler["clip_x0"] = trained_here
+            self.sampler["clip_x0"] = saved is not None or not ckpt
 
     def training_step(self, batch: dict, ctx: StepContext) -> dict:
         if self.ckpt:
